@@ -1,0 +1,1 @@
+"""The Kubernetes node agent (routing, service proxy, firewall). Filled in by later work."""
