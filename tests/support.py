@@ -1,4 +1,4 @@
-"""Shared test helpers: privileged components must be present in CI, may be skipped elsewhere."""
+"""Shared test helpers: a real component missing fails in CI and is skipped (with the reason) elsewhere."""
 
 from __future__ import annotations
 
