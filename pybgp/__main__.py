@@ -1,0 +1,5 @@
+import sys
+
+from pybgp.cli import main
+
+sys.exit(main())
