@@ -121,9 +121,10 @@ def _as_path_check(ctx: CodecContext, width: int) -> _Valid:
 
     def check(v: bytes) -> bool:
         if not v:
-            return True  # an empty AS_PATH is valid (RFC 7606 §4)
+            return first is None  # empty is valid (RFC 7606 §4), but not from an eBGP peer
         return (
-            v[0] == SegmentType.AS_SEQUENCE
+            len(v) >= 2
+            and v[0] == SegmentType.AS_SEQUENCE
             and v[1] > 0
             and len(v) == 2 + v[1] * width
             and (first is None or v[2 : 2 + width] == first)
@@ -316,7 +317,7 @@ def _as_path_problem(path: aspath.AsPath, external: bool, ctx: CodecContext) -> 
             return "AS_PATH contains AS 0 (RFC 7607)"
         if external and seg_type >= SegmentType.AS_CONFED_SEQUENCE:
             return "confederation segments from a peer outside the confederation (RFC 5065 §5)"
-    if external and ctx.peer_asn is not None and path and aspath.first_as(path) != ctx.peer_asn:
+    if external and ctx.peer_asn is not None and aspath.first_as(path) != ctx.peer_asn:
         return f"AS_PATH does not start with the peer's AS {ctx.peer_asn} (RFC 4271 §6.3)"
     return None
 

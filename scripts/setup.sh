@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine (as root) for pybgp / kube-router: system packages, then a
+# virtualenv in .venv with the project and its test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  python3 python3-venv python3-dev gcc
+  iproute2 iputils-ping procps psmisc
+  frr gobgpd bird2
+  iptables ipset nftables
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The FRR, GoBGP and BIRD services are not wanted: tests start their own daemons in namespaces.
+for svc in frr gobgpd bird; do
+  systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  pkill -x "${svc}d" >/dev/null 2>&1 || true
+done
+pkill -x bird >/dev/null 2>&1 || true
+
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev]' -r requirements-kube.txt
+echo "setup: done ($(.venv/bin/python --version))"

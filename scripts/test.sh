@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set everything up on a fresh Debian 12 machine (as root) and run every check and test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== ruff"
+.venv/bin/ruff check pybgp kuberouter tests bench fixtures
+echo "== mypy (strict, pybgp)"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
