@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from pybgp.wire import aspath
 from pybgp.wire.attributes import SPECS, encode_attribute
-from pybgp.wire.constants import AttrType, Origin
+from pybgp.wire.constants import AS_TRANS, AttrType, Origin
 
 
 class PathAttributes:
@@ -87,6 +87,10 @@ class PathAttributes:
         path: aspath.AsPath = self.values.get(AttrType.AS_PATH, ())
         if self.asn4:
             return path
+        aggregator = self.values.get(AttrType.AGGREGATOR)
+        if aggregator is not None and aggregator[0] != AS_TRANS:
+            if AttrType.AS4_AGGREGATOR in self:
+                return path  # RFC 6793 §4.2.3: AS4_AGGREGATOR and AS4_PATH are ignored
         return aspath.merge_as4_path(path, self.values.get(AttrType.AS4_PATH))
 
     @property
