@@ -33,6 +33,9 @@ PYTHON=/usr/bin/python3
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]' -r requirements-kube.txt
+# (pip's notes about this machine's unused local package folders are filtered out)
+quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
+quiet .venv/bin/pip install -q --upgrade pip
+quiet .venv/bin/pip install -q -e '.[dev]' -r requirements-kube.txt
+.venv/bin/python -c "import pybgp, kubernetes, pyroute2, yaml, pytest"  # the install worked
 echo "setup: done ($(.venv/bin/python --version))"

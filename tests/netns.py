@@ -16,7 +16,9 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}{os.getpid() % 100000}{next(_counter)}"[:15]
 
 
-def run(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, netns: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     cmd = list(args)
     if netns is not None:
         cmd = ["ip", "netns", "exec", netns, *cmd]

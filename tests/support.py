@@ -1,4 +1,4 @@
-"""Shared test helpers: a real component missing fails in CI and is skipped (with the reason) elsewhere."""
+"""Shared test helpers: a missing real component fails in CI, is skipped (with why) elsewhere."""
 
 from __future__ import annotations
 

@@ -88,9 +88,8 @@ class PathAttributes:
         if self.asn4:
             return path
         aggregator = self.values.get(AttrType.AGGREGATOR)
-        if aggregator is not None and aggregator[0] != AS_TRANS:
-            if AttrType.AS4_AGGREGATOR in self:
-                return path  # RFC 6793 §4.2.3: AS4_AGGREGATOR and AS4_PATH are ignored
+        if aggregator is not None and aggregator[0] != AS_TRANS and AttrType.AS4_AGGREGATOR in self:
+            return path  # RFC 6793 §4.2.3: AS4_AGGREGATOR and AS4_PATH are ignored
         return aspath.merge_as4_path(path, self.values.get(AttrType.AS4_PATH))
 
     @property

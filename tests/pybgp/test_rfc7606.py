@@ -97,7 +97,11 @@ def test_3c_partial_and_extended_length_bits_are_not_errors() -> None:
 # §3 (d): a missing well-known mandatory attribute -> treat-as-withdraw.
 @pytest.mark.parametrize(
     ("attributes", "missing"),
-    [(AS_PATH + NEXT_HOP, "origin"), (ORIGIN + NEXT_HOP, "as_path"), (ORIGIN + AS_PATH, "next_hop")],
+    [
+        (AS_PATH + NEXT_HOP, "origin"),
+        (ORIGIN + NEXT_HOP, "as_path"),
+        (ORIGIN + AS_PATH, "next_hop"),
+    ],
 )
 def test_3d_missing_mandatory_treat_as_withdraw(attributes: bytes, missing: str) -> None:
     assert verdict(body(attributes)) == ("treat-as-withdraw", 3, 3, missing)
@@ -147,7 +151,11 @@ def test_3h_strongest_verdict_wins() -> None:
 
 # §3 (j) / §5.3: NLRI that cannot be parsed -> session reset (3/10).
 def test_5_3_bad_prefix_length_resets() -> None:
-    assert verdict(body(MANDATORY, nlri=bytes((33, 10, 0, 0, 0, 1))))[0:3] == ("session-reset", 3, 10)
+    assert verdict(body(MANDATORY, nlri=bytes((33, 10, 0, 0, 0, 1))))[0:3] == (
+        "session-reset",
+        3,
+        10,
+    )
     assert verdict(body(MANDATORY, nlri=bytes((24, 10, 0))))[0:3] == ("session-reset", 3, 10)
     assert verdict(body(b"", nlri=b"", withdrawn=bytes((40,))))[0:3] == ("session-reset", 3, 10)
 
@@ -176,7 +184,12 @@ def test_5_2_no_nlri_escalates_to_reset() -> None:
 
 # §7.1 ORIGIN.
 def test_7_1_origin() -> None:
-    assert verdict(body(attr(0x40, 1, b"\x03") + AS_PATH + NEXT_HOP)) == ("treat-as-withdraw", 3, 6, "origin")
+    assert verdict(body(attr(0x40, 1, b"\x03") + AS_PATH + NEXT_HOP)) == (
+        "treat-as-withdraw",
+        3,
+        6,
+        "origin",
+    )
     assert verdict(body(attr(0x40, 1, b"\x00\x00") + AS_PATH + NEXT_HOP))[0] == "treat-as-withdraw"
 
 
@@ -199,7 +212,12 @@ def test_7_2_as_path_malformed(value: bytes) -> None:
 
 def test_7_2_confederation_segment_from_external_peer() -> None:
     confed = attr(0x40, 2, b"\x03\x01\x00\x00\xfd\xe8" + b"\x02\x01\x00\x00\xfd\xe9")
-    assert verdict(body(ORIGIN + confed + NEXT_HOP), EBGP) == ("treat-as-withdraw", 3, 11, "as_path")
+    assert verdict(body(ORIGIN + confed + NEXT_HOP), EBGP) == (
+        "treat-as-withdraw",
+        3,
+        11,
+        "as_path",
+    )
     assert verdict(body(ORIGIN + confed + NEXT_HOP), IBGP) == ("ok", 0, 0, None)
 
 
@@ -216,7 +234,12 @@ def test_7_3_next_hop(value: bytes) -> None:
 
 # §7.4 MULTI_EXIT_DISC.
 def test_7_4_med() -> None:
-    assert verdict(body(MANDATORY + attr(0x80, 4, b"\x00\x01"))) == ("treat-as-withdraw", 3, 5, "med")
+    assert verdict(body(MANDATORY + attr(0x80, 4, b"\x00\x01"))) == (
+        "treat-as-withdraw",
+        3,
+        5,
+        "med",
+    )
 
 
 # §7.5 LOCAL_PREF: from an external peer discarded; bad length from internal: withdraw.
@@ -306,7 +329,10 @@ def test_rfc6793_as4_attributes() -> None:
     assert update.problem is None and update.attributes is not None
     assert update.attributes.as_path == ((2, (4200000001,)),)
     assert verdict(body(base + attr(0xC0, 17, b"\x02\x02\x00")), OLD_EBGP)[0] == "attribute-discard"
-    assert verdict(body(base + attr(0xC0, 17, b"\x02\x01" + bytes(4))), OLD_EBGP)[0] == "attribute-discard"
+    assert (
+        verdict(body(base + attr(0xC0, 17, b"\x02\x01" + bytes(4))), OLD_EBGP)[0]
+        == "attribute-discard"
+    )
     assert verdict(body(MANDATORY + as4))[0] == "attribute-discard"  # from a 4-octet speaker
     agg4 = attr(0xC0, 18, bytes(4) + bytes((192, 0, 2, 1)))
     assert verdict(body(base + agg4), OLD_EBGP)[0] == "attribute-discard"
