@@ -24,11 +24,11 @@ from pybgp.wire.capabilities import (
     capability_from_json,
     decode_capabilities,
     encode_capability,
+    json_bool,
     json_check_type,
     json_int,
     json_objects,
     json_str,
-    json_value,
 )
 from pybgp.wire.constants import (
     AS_TRANS,
@@ -177,9 +177,6 @@ class Open:
         json_check_type(obj, "OPEN")
         if json_int(obj, "version", BGP_VERSION) != BGP_VERSION:
             raise ValueError(f"version: only {BGP_VERSION} is supported")
-        extended = json_value(obj, "extended_params", False)
-        if not isinstance(extended, bool):
-            raise ValueError(f"extended_params: expected true or false, got {extended!r}")
         groups = tuple(
             tuple(capability_from_json(cap) for cap in json_objects(param, "capabilities"))
             for param in json_objects(obj, "optional_parameters", [])
@@ -189,7 +186,7 @@ class Open:
             hold_time=json_int(obj, "hold_time"),
             bgp_id=json_str(obj, "bgp_id"),
             parameters=groups,
-            extended_params=extended,
+            extended_params=json_bool(obj, "extended_params", False),
             non_ext_op_len=json_int(obj, "non_ext_op_len", 255),
         )
 
