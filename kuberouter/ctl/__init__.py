@@ -1,0 +1,35 @@
+"""kube-router-ctl: operator tools. Each command group registers itself on the parser.
+
+Exit status: 0 success, 2 bad usage or unusable input (one line on stderr naming it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from kuberouter.ctl import policy
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kube-router-ctl", description=__doc__)
+    groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
+    policy.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        status: int = args.run(args)
+    except policy.InputError as err:
+        print(f"kube-router-ctl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # e.g. piped into `head`
+        return EXIT_OK
+    return status

@@ -1,0 +1,7 @@
+"""`python -m kuberouter.ctl` runs kube-router-ctl."""
+
+from __future__ import annotations
+
+from kuberouter.ctl import main
+
+raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""One policy, one direction, one family -> a KUBE-NWPLCY chain and the ipsets it uses.
+
+The chain holds, for every (peer match x port match) of every rule, upstream's pair:
+`<match> -j MARK 0x10000` then `<match> + mark 0x10000 -j RETURN`. Peers become sets:
+all pod/namespace-selector peers of a rule share one hash:ip set; each ipBlock peer gets
+its own hash:net set (one set per block keeps `except` exact: ipset's most-specific
+`nomatch` would let one block's hole cut through another block). Named ports are one
+shared hash:ip,port set per (name, protocol) of every pod declaring it, matched on
+(daddr, proto, dport), so a name resolves per destination pod. A rule whose peers all
+belong to the other family yields nothing (not "everything").
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from kuberouter.model import IPBlock, NetworkPolicy, Pod, PolicyPort, PolicyRule
+from kuberouter.model.networkpolicy import Direction
+from kuberouter.netpol import names
+from kuberouter.netpol.index import PodIndex
+from kuberouter.netpol.ruleset import MARK_ALLOWED, Chain, Family, IPSet, Rule, SetType
+
+
+@attrs.frozen
+class _PeerMatch:
+    set_name: str | None  # None: any address
+    origin: str
+
+
+@attrs.frozen
+class _PortMatch:
+    protocol: str | None = None
+    dport: tuple[int, int] | None = None
+    ip_port_set: str | None = None
+    origin: str = ""
+
+
+def family_ips(pods: Iterable[Pod], family: Family) -> tuple[str, ...]:
+    return tuple(sorted({ip for pod in pods for ip in pod.ips_of_family(family)}))
+
+
+def policy_chain(
+    policy: NetworkPolicy,
+    direction: Direction,
+    family: Family,
+    *,
+    targets: Sequence[Pod],
+    index: PodIndex,
+    sets: dict[str, IPSet],
+) -> Chain:
+    """Build the chain for `policy`/`direction`; add the sets it uses to `sets`."""
+    return _Builder(policy, direction, family, index, sets).chain(targets)
+
+
+@attrs.define
+class _Builder:
+    policy: NetworkPolicy
+    direction: Direction
+    family: Family
+    index: PodIndex
+    sets: dict[str, IPSet]
+
+    def chain(self, targets: Sequence[Pod]) -> Chain:
+        policy, direction = self.policy, self.direction
+        target = names.target_set(policy.namespace, policy.name, direction, self.family)
+        self._add(target, "hash:ip", family_ips(targets, self.family), f"{direction} targets")
+        rules: list[Rule] = []
+        for number, rule in enumerate(policy.rules(direction)):
+            ports = self._port_matches(rule)
+            for peer in self._peer_matches(number, rule):
+                for port in ports:
+                    rules.extend(self._allow(target, peer, port))
+        return Chain(
+            name=names.policy_chain(policy.namespace, policy.name, direction, self.family),
+            rules=tuple(rules),
+            owner=policy.key,
+            direction=direction,
+            comment=f"{direction} rules of policy {policy.key}",
+        )
+
+    def _add(
+        self,
+        name: str,
+        kind: SetType,
+        entries: Sequence[str],
+        comment: str,
+        nomatch: Sequence[str] = (),
+    ) -> None:
+        self.sets[name] = IPSet(
+            name=name,
+            type=kind,
+            family=self.family,
+            entries=tuple(entries),
+            nomatch=tuple(nomatch),
+            comment=f"{self.policy.key} {comment}",
+        )
+
+    def _peer_matches(self, number: int, rule: PolicyRule) -> list[_PeerMatch]:
+        policy, direction = self.policy, self.direction
+        label = "from" if direction == "ingress" else "to"
+        where = f"{direction}[{number}]"
+        if not rule.peers:
+            return [
+                _PeerMatch(
+                    None, f"{where} (every {'source' if label == 'from' else 'destination'})"
+                )
+            ]
+        matches: list[_PeerMatch] = []
+        selecting = [i for i, peer in enumerate(rule.peers) if peer.ip_block is None]
+        if selecting:
+            keys: set[str] = set()
+            for i in selecting:
+                keys |= self.index.peer_pods(policy.namespace, rule.peers[i])
+            pods = [self.index.pod(key) for key in keys]
+            name = names.rule_pods_set(
+                policy.namespace, policy.name, direction, number, self.family
+            )
+            self._add(name, "hash:ip", family_ips(pods, self.family), f"{where} pod peers")
+            matches.append(_PeerMatch(name, f"{where} {label}[{','.join(map(str, selecting))}]"))
+        for i, peer in enumerate(rule.peers):
+            if peer.ip_block is None or peer.ip_block.family != self.family:
+                continue
+            name = names.rule_ip_block_set(
+                policy.namespace, policy.name, direction, rule=number, peer=i, family=self.family
+            )
+            entries, holes = _block_entries(peer.ip_block)
+            self._add(name, "hash:net", entries, f"{where} {label}[{i}]", nomatch=holes)
+            matches.append(_PeerMatch(name, f"{where} {label}[{i}]"))
+        return matches
+
+    def _port_matches(self, rule: PolicyRule) -> list[_PortMatch]:
+        if not rule.ports:
+            return [_PortMatch(origin="(all ports)")]
+        return [self._port_match(entry, f"ports[{i}]") for i, entry in enumerate(rule.ports)]
+
+    def _port_match(self, entry: PolicyPort, origin: str) -> _PortMatch:
+        protocol = entry.protocol.lower()
+        if entry.port is None:
+            return _PortMatch(protocol=protocol, origin=origin)
+        if isinstance(entry.port, int):
+            dport = (entry.port, entry.end_port or entry.port)
+            return _PortMatch(protocol=protocol, dport=dport, origin=origin)
+        name = names.named_port_set(entry.port, entry.protocol, self.family)
+        if name not in self.sets:
+            members = self.index.named_port(entry.port, entry.protocol)
+            entries = {
+                f"{ip},{protocol}:{number}"
+                for pod, number in members
+                for ip in pod.ips_of_family(self.family)
+            }
+            self.sets[name] = IPSet(
+                name=name,
+                type="hash:ip,port",
+                family=self.family,
+                entries=tuple(sorted(entries)),
+                comment=f"pods declaring port {entry.port}/{entry.protocol}",
+            )
+        return _PortMatch(protocol=protocol, ip_port_set=name, origin=f"{origin} ({entry.port})")
+
+    def _allow(self, target: str, peer: _PeerMatch, port: _PortMatch) -> tuple[Rule, Rule]:
+        ingress = self.direction == "ingress"
+        src, dst = (peer.set_name, target) if ingress else (target, peer.set_name)
+        origin = f"{peer.origin} {port.origin}"
+        match = Rule(
+            target="MARK",
+            set_mark=(MARK_ALLOWED, MARK_ALLOWED),
+            comment=f"rule to ACCEPT traffic allowed by policy {self.policy.key} {origin}",
+            src_set=src,
+            dst_set=dst,
+            dst_ip_port_set=port.ip_port_set,
+            protocol=port.protocol,
+            dport=port.dport,
+            policy=self.policy.key,
+            origin=origin,
+        )
+        done = attrs.evolve(
+            match, target="RETURN", set_mark=None, mark=(MARK_ALLOWED, MARK_ALLOWED), comment=""
+        )
+        return match, done
+
+
+def _block_entries(block: IPBlock) -> tuple[list[str], list[str]]:
+    """(entries, nomatch entries) of one ipBlock's hash:net set."""
+    network = ipaddress.ip_network(block.cidr)
+    # ipset hash:net cannot hold a /0: cover it with its two halves.
+    if network.prefixlen == 0:
+        return [half.compressed for half in network.subnets(1)], list(block.except_)
+    return [block.cidr], list(block.except_)
