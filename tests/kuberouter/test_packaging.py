@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -17,7 +18,14 @@ def test_agent_distribution_installs_with_its_commands(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True)
     pip = [env_dir / "bin" / "python", "-m", "pip", "install", "-q"]
     subprocess.run([*pip, str(ROOT)], check=True, capture_output=True)  # pybgp, from here
-    subprocess.run([*pip, str(ROOT / "kuberouter")], check=True, capture_output=True)
+    # Built from a copy: setuptools leaves a build/ folder in the tree it builds.
+    source = tmp_path / "kuberouter"
+    shutil.copytree(
+        ROOT / "kuberouter",
+        source,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run([*pip, str(source)], check=True, capture_output=True)
     version = subprocess.run(
         [env_dir / "bin" / "kube-router", "--version"],
         check=True,
