@@ -1,0 +1,339 @@
+"""pybgpd's configuration file (TOML): parsed into frozen values, every mistake reported
+with the key that holds it ("neighbors[1].peer_asn: ...")."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from pybgp.wire.communities import community_from_str, large_community_from_str
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
+
+T = TypeVar("T")
+BGP_PORT = 179
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message starts with the key that holds it."""
+
+
+@attrs.frozen(kw_only=True)
+class RouteConfig:
+    """A route pybgpd originates."""
+
+    prefix: str
+    next_hop: str | None = None  # None: our own address toward each peer (next-hop-self)
+    communities: tuple[int, ...] = ()
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    med: int | None = None
+    local_pref: int | None = None
+    origin: str = "igp"
+
+    @property
+    def family(self) -> Family:
+        return IPV6_UNICAST if ":" in self.prefix else IPV4_UNICAST
+
+
+@attrs.frozen(kw_only=True)
+class NeighborConfig:
+    address: str
+    peer_asn: int
+    description: str = ""
+    password_file: str | None = None
+    passive: bool = False
+    multihop_ttl: int | None = None  # eBGP multihop: outgoing TTL
+    ttl_security: bool = False  # GTSM (RFC 5082)
+    local_address: str | None = None
+    port: int = BGP_PORT
+    hold_time: int = 90
+    connect_retry: float = 5.0
+    families: tuple[Family, ...] = (IPV4_UNICAST, IPV6_UNICAST)
+    max_prefixes: Mapping[Family, int] = attrs.field(factory=dict)
+    max_prefixes_restart: float | None = None  # seconds before reconnecting after the limit
+    next_hop_self: bool = False
+
+    def password(self) -> str | None:
+        """The MD5 key, read from its file when needed (never kept in the config)."""
+        if self.password_file is None:
+            return None
+        return Path(self.password_file).read_text().strip()
+
+
+@attrs.frozen(kw_only=True)
+class DynamicNeighborConfig:
+    prefix: str
+    peer_asn: int
+    password_file: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class GlobalConfig:
+    asn: int
+    router_id: str
+    listen: tuple[str, ...] = ()
+    port: int = BGP_PORT
+    hold_time: int = 90
+    multipath: int = 1  # ECMP: up to N equal best paths
+
+
+@attrs.frozen(kw_only=True)
+class DaemonConfig:
+    global_: GlobalConfig
+    neighbors: tuple[NeighborConfig, ...] = ()
+    dynamic_neighbors: tuple[DynamicNeighborConfig, ...] = ()
+    routes: tuple[RouteConfig, ...] = ()
+
+    def neighbor(self, address: str) -> NeighborConfig | None:
+        return next((n for n in self.neighbors if n.address == address), None)
+
+
+def load(path: str | Path) -> DaemonConfig:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(data)
+
+
+def parse(data: Mapping[str, Any]) -> DaemonConfig:
+    table = _Table(data, "")
+    global_ = _parse_global(table.table("global", required=True))
+    neighbors = tuple(_parse_neighbor(t, global_) for t in table.tables("neighbors"))
+    seen: set[str] = set()
+    for index, neighbor in enumerate(neighbors):
+        if neighbor.address in seen:
+            raise ConfigError(f"neighbors[{index}].address: {neighbor.address} is configured twice")
+        seen.add(neighbor.address)
+    dynamic = tuple(
+        DynamicNeighborConfig(
+            prefix=t.get("prefix", _network, required=True),
+            peer_asn=t.get("peer_asn", _asn, required=True),
+            password_file=t.get("password_file", _readable_file),
+        )
+        for t in table.tables("dynamic_neighbors")
+    )
+    routes = tuple(_parse_route(t) for t in table.tables("routes"))
+    table.done()
+    return DaemonConfig(
+        global_=global_, neighbors=neighbors, dynamic_neighbors=dynamic, routes=routes
+    )
+
+
+def _parse_global(t: _Table) -> GlobalConfig:
+    config = GlobalConfig(
+        asn=t.get("asn", _asn, required=True),
+        router_id=t.get("router_id", _ipv4, required=True),
+        listen=tuple(t.get("listen", _list_of(_address), default=[])),
+        port=t.get("port", _port, default=BGP_PORT),
+        hold_time=t.get("hold_time", _hold_time, default=90),
+        multipath=t.get("multipath", _int_range(1, 64), default=1),
+    )
+    t.done()
+    return config
+
+
+def _parse_neighbor(t: _Table, global_: GlobalConfig) -> NeighborConfig:
+    families = tuple(t.get("families", _list_of(_family), default=[IPV4_UNICAST, IPV6_UNICAST]))
+    limits = t.get("max_prefixes", _max_prefixes(families), default={})
+    config = NeighborConfig(
+        address=t.get("address", _address, required=True),
+        peer_asn=t.get("peer_asn", _asn, required=True),
+        description=t.get("description", _str, default=""),
+        password_file=t.get("password_file", _readable_file),
+        passive=t.get("passive", _bool, default=False),
+        multihop_ttl=t.get("multihop_ttl", _int_range(1, 255)),
+        ttl_security=t.get("ttl_security", _bool, default=False),
+        local_address=t.get("local_address", _address),
+        port=t.get("port", _port, default=BGP_PORT),
+        hold_time=t.get("hold_time", _hold_time, default=global_.hold_time),
+        connect_retry=t.get("connect_retry", _seconds, default=5.0),
+        families=families,
+        max_prefixes=limits,
+        max_prefixes_restart=t.get("max_prefixes_restart", _seconds),
+        next_hop_self=t.get("next_hop_self", _bool, default=False),
+    )
+    t.done()
+    return config
+
+
+def _parse_route(t: _Table) -> RouteConfig:
+    config = RouteConfig(
+        prefix=t.get("prefix", _network, required=True),
+        next_hop=t.get("next_hop", _address),
+        communities=tuple(t.get("communities", _list_of(_community), default=[])),
+        large_communities=tuple(t.get("large_communities", _list_of(_large), default=[])),
+        med=t.get("med", _int_range(0, 2**32 - 1)),
+        local_pref=t.get("local_pref", _int_range(0, 2**32 - 1)),
+        origin=t.get("origin", _choice("igp", "egp", "incomplete"), default="igp"),
+    )
+    t.done()
+    return config
+
+
+class _Table:
+    """A TOML table being read: remembers which keys were used, so unknown ones are named."""
+
+    def __init__(self, data: Mapping[str, Any], path: str) -> None:
+        self.data, self.path, self.used = data, path, set[str]()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def get(
+        self, name: str, convert: Callable[[Any], T], *, required: bool = False, default: Any = None
+    ) -> T:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise ConfigError(f"{self.key(name)}: missing (required)")
+            return default  # type: ignore[no-any-return]
+        try:
+            return convert(self.data[name])
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{self.key(name)}: {exc}") from None
+
+    def table(self, name: str, *, required: bool = False) -> _Table:
+        self.used.add(name)
+        value = self.data.get(name)
+        if value is None and required:
+            raise ConfigError(f"[{self.key(name)}]: missing (required)")
+        if value is not None and not isinstance(value, dict):
+            raise ConfigError(f"{self.key(name)}: expected a table")
+        return _Table(value or {}, self.key(name))
+
+    def tables(self, name: str) -> list[_Table]:
+        self.used.add(name)
+        value = self.data.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"{self.key(name)}: expected an array of tables ([[{name}]])")
+        return [_Table(v, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
+
+    def done(self) -> None:
+        for name in self.data:
+            if name not in self.used:
+                close = difflib.get_close_matches(name, list(self.used), n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise ConfigError(f"{self.key(name)}: unknown key{hint}")
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], int]:
+    def convert(value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ValueError(f"expected an integer {low}..{high}, got {value!r}")
+        return value
+
+    return convert
+
+
+_asn = _int_range(1, 2**32 - 1)
+_port = _int_range(1, 65535)
+
+
+def _hold_time(value: Any) -> int:
+    hold = _int_range(0, 65535)(value)
+    if hold in (1, 2):
+        raise ValueError("hold time must be 0 or at least 3 (RFC 4271 §4.2)")
+    return hold
+
+
+def _seconds(value: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _address(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_address(_str(value)))
+    except ValueError:
+        raise ValueError(f"expected an IP address, got {value!r}") from None
+
+
+def _ipv4(value: Any) -> str:
+    try:
+        return str(ipaddress.IPv4Address(_str(value)))
+    except ValueError:
+        raise ValueError(f"expected an IPv4 address (dotted quad), got {value!r}") from None
+
+
+def _network(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(_str(value), strict=True))
+    except ValueError as exc:
+        raise ValueError(f"expected a prefix like 10.0.0.0/24: {exc}") from None
+
+
+def _family(value: Any) -> Family:
+    return Family.from_name(_str(value))
+
+
+def _community(value: Any) -> int:
+    return community_from_str(_str(value))
+
+
+def _large(value: Any) -> tuple[int, int, int]:
+    return large_community_from_str(_str(value))
+
+
+def _choice(*choices: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return convert
+
+
+def _readable_file(value: Any) -> str:
+    path = Path(_str(value))
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return str(path)
+
+
+def _list_of(convert: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+    def convert_list(value: Any) -> list[T]:
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list, got {value!r}")
+        out = []
+        for index, item in enumerate(value):
+            try:
+                out.append(convert(item))
+            except ValueError as exc:
+                raise ValueError(f"item {index}: {exc}") from None
+        return out
+
+    return convert_list
+
+
+def _max_prefixes(families: tuple[Family, ...]) -> Callable[[Any], dict[Family, int]]:
+    """An integer (the same limit for every family) or a table per family name."""
+
+    def convert(value: Any) -> dict[Family, int]:
+        if isinstance(value, dict):
+            return {_family(name): _int_range(1, 2**32 - 1)(limit) for name, limit in value.items()}
+        limit = _int_range(1, 2**32 - 1)(value)
+        return dict.fromkeys(families, limit)
+
+    return convert

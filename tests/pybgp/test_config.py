@@ -1,0 +1,99 @@
+"""pybgpd's TOML configuration: the documented keys, and every mistake named by its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pybgp.config import ConfigError, load, parse
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST
+
+MINIMAL = """
+[global]
+asn = 65000
+router_id = "10.255.0.1"
+listen = ["10.0.0.1"]   # addresses to listen on; port = 179 by default
+[[neighbors]]
+address = "10.0.0.2"
+peer_asn = 65001
+"""
+
+
+def test_minimal_config(tmp_path: Path) -> None:
+    path = tmp_path / "pybgpd.toml"
+    path.write_text(MINIMAL)
+    config = load(path)
+    assert config.global_.asn == 65000 and config.global_.listen == ("10.0.0.1",)
+    assert config.global_.port == 179
+    (neighbor,) = config.neighbors
+    assert (neighbor.address, neighbor.peer_asn, neighbor.port) == ("10.0.0.2", 65001, 179)
+    assert neighbor.families == (IPV4_UNICAST, IPV6_UNICAST) and not neighbor.passive
+
+
+def test_all_neighbor_keys_and_routes(tmp_path: Path) -> None:
+    key = tmp_path / "peer.key"
+    key.write_text("s3cret\n")
+    config = parse(
+        {
+            "global": {"asn": 65000, "router_id": "10.255.0.1", "hold_time": 30},
+            "neighbors": [
+                {
+                    "address": "2001:db8::2",
+                    "peer_asn": 4200000001,
+                    "password_file": str(key),
+                    "passive": True,
+                    "multihop_ttl": 3,
+                    "local_address": "2001:db8::1",
+                    "port": 1179,
+                    "families": ["ipv6-unicast"],
+                    "max_prefixes": 100,
+                    "max_prefixes_restart": 30,
+                }
+            ],
+            "routes": [
+                {"prefix": "10.1.0.0/24", "communities": ["65000:1", "no-export"], "med": 5},
+                {"prefix": "2001:db8:1::/48", "large_communities": ["65000:1:2"]},
+            ],
+        }
+    )
+    (n,) = config.neighbors
+    assert n.password() == "s3cret" and n.hold_time == 30 and n.multihop_ttl == 3
+    assert n.max_prefixes == {IPV6_UNICAST: 100} and n.max_prefixes_restart == 30.0
+    assert config.routes[0].communities == (65000 << 16 | 1, 0xFFFFFF01)
+    assert config.routes[1].family == IPV6_UNICAST
+    assert "s3cret" not in repr(config)  # the key stays in its file
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"global": {"router_id": "10.255.0.1"}}, "global.asn: missing"),
+        ({"global": {"asn": 0, "router_id": "x"}}, "global.asn: expected an integer 1..4294967295"),
+        ({"global": {"asn": 1, "router_id": "10.0.0.300"}}, "global.router_id: expected an IPv4"),
+        ({"global": {"asn": 1, "router_id": "1.1.1.1", "hold_time": 2}}, "global.hold_time: hold time must be 0 or at least 3"),
+        ({"global": {"asn": 1, "router_id": "1.1.1.1", "lsiten": []}}, "global.lsiten: unknown key (did you mean listen?)"),
+        ({"neighbors": [{"address": "10.0.0.2"}]}, "neighbors[0].peer_asn: missing"),
+        ({"neighbors": [{"address": "10.0.0.2", "peer_asn": 1, "pasive": True}]}, "neighbors[0].pasive: unknown key (did you mean passive?)"),
+        ({"neighbors": [{"address": "nope", "peer_asn": 1}]}, "neighbors[0].address: expected an IP address"),
+        ({"neighbors": [{"address": "10.0.0.2", "peer_asn": 1, "families": ["l2vpn"]}]}, "neighbors[0].families: item 0: unknown address family"),
+        ({"neighbors": [{"address": "10.0.0.2", "peer_asn": 1, "password_file": "/nonexistent"}]}, "neighbors[0].password_file: no such file"),
+        ({"neighbors": [{"address": "10.0.0.2", "peer_asn": 1}, {"address": "10.0.0.2", "peer_asn": 2}]}, "neighbors[1].address: 10.0.0.2 is configured twice"),
+        ({"routes": [{"prefix": "10.0.0.1/24"}]}, "routes[0].prefix: expected a prefix"),
+        ({"routes": [{"prefix": "10.0.0.0/24", "communities": ["65536:1"]}]}, "routes[0].communities: item 0: invalid community"),
+        ({"nieghbors": []}, "nieghbors: unknown key (did you mean neighbors?)"),
+    ],
+)  # fmt: skip
+def test_mistakes_name_their_key(change: dict[str, object], message: str) -> None:
+    data: dict[str, object] = {"global": {"asn": 65000, "router_id": "10.255.0.1"}}
+    data.update(change)
+    with pytest.raises(ConfigError) as info:
+        parse(data)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[global\nasn = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(path)
