@@ -26,7 +26,7 @@ class Fib:
 
     def __init__(self, table: int = MAIN_TABLE, netns: str | None = None) -> None:
         try:
-            from pyroute2 import IPRoute, NetNS
+            from pyroute2 import IPRoute, NetNS  # type: ignore[import-untyped]  # noqa: PLC0415 (optional dependency)
         except ImportError:
             raise FibError("--fib needs pyroute2: pip install 'pybgp[fib]'") from None
         self.table = table
