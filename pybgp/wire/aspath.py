@@ -115,7 +115,14 @@ def merge_as4_path(as_path: AsPath, as4_path: AsPath | None) -> AsPath:
         else:
             head.append((seg_type, asns[:excess]))
             excess -= min(excess, len(asns))
-    return tuple(head) + as4_path
+    return _join(tuple(head), as4_path)
+
+
+def _join(head: AsPath, tail: AsPath) -> AsPath:
+    """head + tail, one AS_SEQUENCE where a sequence meets a sequence (one path, one form)."""
+    if head and tail and head[-1][0] == tail[0][0] == SegmentType.AS_SEQUENCE:
+        return (*head[:-1], (SegmentType.AS_SEQUENCE, head[-1][1] + tail[0][1]), *tail[1:])
+    return head + tail
 
 
 def split_as4_path(path: AsPath) -> tuple[AsPath, AsPath | None]:
@@ -128,7 +135,7 @@ def split_as4_path(path: AsPath) -> tuple[AsPath, AsPath | None]:
     )
     # AS4_PATH carries no confederation segments (RFC 6793 §3).
     four = tuple(seg for seg in path if seg[0] < SegmentType.AS_CONFED_SEQUENCE)
-    return two, four
+    return two, four or None
 
 
 def as_path_to_json(path: AsPath) -> list[dict[str, object]]:

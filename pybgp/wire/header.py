@@ -29,6 +29,16 @@ def frame(msg_type: int, body: bytes) -> bytes:
     return MARKER + (HEADER_LEN + len(body)).to_bytes(2, "big") + bytes((msg_type,)) + body
 
 
+def bad_length(length: int, reason: str) -> BGPError:
+    """Message Header Error / Bad Message Length (RFC 4271 §6.1): data is the Length field."""
+    return BGPError(
+        ErrorCode.MESSAGE_HEADER,
+        HeaderError.BAD_MESSAGE_LENGTH,
+        min(length, 0xFFFF).to_bytes(2, "big"),
+        reason,
+    )
+
+
 def check_header(header: bytes, ctx: CodecContext) -> tuple[int, int]:
     """Validate 19 header octets; return (type, total length) or raise the §6.1 error."""
     if header[:16] != MARKER:
@@ -52,12 +62,7 @@ def check_header(header: bytes, ctx: CodecContext) -> tuple[int, int]:
         or length > limit
         or (msg_type == MessageType.KEEPALIVE and length != HEADER_LEN)
     ):
-        raise BGPError(
-            ErrorCode.MESSAGE_HEADER,
-            HeaderError.BAD_MESSAGE_LENGTH,
-            header[16:18],
-            f"bad length {length} for {MessageType(msg_type).name}",
-        )
+        raise bad_length(length, f"bad length {length} for {MessageType(msg_type).name}")
     return msg_type, length
 
 

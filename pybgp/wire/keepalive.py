@@ -6,11 +6,10 @@ from typing import Self
 
 import attrs
 
-from pybgp.wire.capabilities import json_check_type
-from pybgp.wire.constants import HEADER_LEN, ErrorCode, HeaderError, MessageType
+from pybgp.wire.constants import HEADER_LEN, MessageType
 from pybgp.wire.context import CodecContext
-from pybgp.wire.errors import BGPError
-from pybgp.wire.header import frame
+from pybgp.wire.header import bad_length, frame
+from pybgp.wire.jsonfields import json_check_type
 
 KEEPALIVE_MESSAGE = frame(MessageType.KEEPALIVE, b"")  # the same 19 octets every time
 
@@ -21,13 +20,7 @@ class Keepalive:
     def decode(cls, body: bytes, ctx: CodecContext) -> Self:
         if body:
             # RFC 4271 §6.1: a KEEPALIVE longer than 19 octets; data is the Length field.
-            length = min(HEADER_LEN + len(body), 0xFFFF).to_bytes(2, "big")
-            raise BGPError(
-                ErrorCode.MESSAGE_HEADER,
-                HeaderError.BAD_MESSAGE_LENGTH,
-                length,
-                f"KEEPALIVE with a {len(body)}-octet body",
-            )
+            raise bad_length(HEADER_LEN + len(body), f"KEEPALIVE with a {len(body)}-octet body")
         return cls()
 
     def encode(self, ctx: CodecContext) -> bytes:

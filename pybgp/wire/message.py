@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from pybgp.wire.constants import MessageType
+from pybgp.wire.constants import ErrorCode, HeaderError, MessageType
 from pybgp.wire.context import CodecContext
+from pybgp.wire.errors import BGPError
 from pybgp.wire.header import split_messages
 from pybgp.wire.keepalive import Keepalive
 from pybgp.wire.notification import Notification
@@ -30,7 +31,15 @@ _BY_NAME["ROUTE-REFRESH"] = RouteRefresh
 
 def decode_message(msg_type: int, body: bytes, ctx: CodecContext) -> Message:
     """Decode one message body (after the header); raises BGPError subclasses only."""
-    message: Message = _CLASSES[msg_type].decode(body, ctx)
+    cls = _CLASSES.get(msg_type)
+    if cls is None:  # RFC 4271 §6.1
+        raise BGPError(
+            ErrorCode.MESSAGE_HEADER,
+            HeaderError.BAD_MESSAGE_TYPE,
+            bytes((msg_type & 0xFF,)),
+            f"unknown message type {msg_type}",
+        )
+    message: Message = cls.decode(body, ctx)
     return message
 
 

@@ -13,11 +13,11 @@ from typing import Self
 import attrs
 from attrs.validators import in_
 
-from pybgp.wire.capabilities import json_check_type, json_hex, json_int, json_str
-from pybgp.wire.constants import HEADER_LEN, CeaseSubcode, ErrorCode, HeaderError, MessageType
+from pybgp.wire.constants import HEADER_LEN, CeaseSubcode, ErrorCode, MessageType
 from pybgp.wire.context import CodecContext
 from pybgp.wire.errors import BGPError
-from pybgp.wire.header import frame
+from pybgp.wire.header import bad_length, frame
+from pybgp.wire.jsonfields import json_check_type, json_hex, json_int, json_str
 
 MAX_COMMUNICATION_LEN = 255  # RFC 9003 §2 (RFC 8203 allowed 128)
 _SHUTDOWN_SUBCODES = (CeaseSubcode.ADMIN_SHUTDOWN, CeaseSubcode.ADMIN_RESET)
@@ -155,13 +155,7 @@ class Notification:
     @classmethod
     def decode(cls, body: bytes, ctx: CodecContext) -> Self:
         if len(body) < 2:
-            length = (HEADER_LEN + len(body)).to_bytes(2, "big")
-            raise BGPError(
-                ErrorCode.MESSAGE_HEADER,
-                HeaderError.BAD_MESSAGE_LENGTH,
-                length,
-                "NOTIFICATION shorter than 21 octets",
-            )
+            raise bad_length(HEADER_LEN + len(body), "NOTIFICATION shorter than 21 octets")
         return cls(code=body[0], subcode=body[1], data=body[2:])
 
     def encode(self, ctx: CodecContext) -> bytes:

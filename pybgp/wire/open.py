@@ -16,7 +16,6 @@ import attrs
 from attrs.validators import in_
 
 from pybgp.wire.capabilities import (
-    UNSPECIFIC,
     BGPRole,
     Capability,
     FourOctetAS,
@@ -24,12 +23,8 @@ from pybgp.wire.capabilities import (
     capability_from_json,
     decode_capabilities,
     encode_capability,
-    json_bool,
-    json_check_type,
-    json_int,
-    json_objects,
-    json_str,
 )
+from pybgp.wire.capability_base import UNSPECIFIC
 from pybgp.wire.constants import (
     AS_TRANS,
     BGP_VERSION,
@@ -37,13 +32,13 @@ from pybgp.wire.constants import (
     MAX_MESSAGE_LEN,
     ErrorCode,
     Family,
-    HeaderError,
     MessageType,
     OpenError,
 )
 from pybgp.wire.context import CodecContext
 from pybgp.wire.errors import BGPError
-from pybgp.wire.header import frame
+from pybgp.wire.header import bad_length, frame
+from pybgp.wire.jsonfields import json_bool, json_check_type, json_int, json_objects, json_str
 
 CAPABILITIES_PARAMETER = 2  # RFC 5492 §4
 EXTENDED_FORMAT_MARKER = 255  # RFC 9072 §2: the Non-Ext OP Type that announces the format
@@ -120,10 +115,7 @@ class Open:
     @classmethod
     def decode(cls, body: bytes, ctx: CodecContext) -> Self:
         if not _FIXED_LEN <= len(body) <= _MAX_BODY:
-            length = min(HEADER_LEN + len(body), 0xFFFF).to_bytes(2, "big")
-            raise BGPError(
-                ErrorCode.MESSAGE_HEADER, HeaderError.BAD_MESSAGE_LENGTH, length, "bad OPEN length"
-            )
+            raise bad_length(HEADER_LEN + len(body), "bad OPEN length")
         _check_fixed_fields(body)
         groups, extended, non_ext_len = _decode_parameters(body[9:])
         message = cls(

@@ -197,7 +197,9 @@ def _walk(data: bytes, ctx: CodecContext) -> tuple[bytes, int, Findings | None]:
             dropped.append((pos, end))  # other duplicates: discarded silently
         elif not (entry is not None and flags & 0xC0 == entry[0] and entry[1](data[start:end])):
             parsed = parsed or Findings()
-            if not _careful(parsed, data[pos:end], flags, code, data[start:end], kept, ctx):
+            # An MP attribute's position counts every attribute before it (MP ones too).
+            index = kept + (parsed.mp_reach is not None) + (parsed.mp_unreach is not None)
+            if not _careful(parsed, data[pos:end], flags, code, data[start:end], index, ctx):
                 dropped.append((pos, end))
             else:
                 kept += 1

@@ -13,17 +13,12 @@ from typing import Self
 import attrs
 from attrs.validators import in_
 
-from pybgp.wire.capabilities import (
-    family_validator,
-    json_check_type,
-    json_family,
-    json_hex,
-    json_name_or_int,
-)
-from pybgp.wire.constants import HEADER_LEN, ErrorCode, Family, HeaderError, MessageType
+from pybgp.wire.capability_base import family_validator
+from pybgp.wire.constants import HEADER_LEN, ErrorCode, Family, MessageType
 from pybgp.wire.context import CodecContext
 from pybgp.wire.errors import BGPError
-from pybgp.wire.header import frame
+from pybgp.wire.header import bad_length, frame
+from pybgp.wire.jsonfields import json_check_type, json_family, json_hex, json_name_or_int
 
 INVALID_MESSAGE_LENGTH = 1  # ROUTE-REFRESH Message Error subcode (RFC 7313 §5)
 
@@ -50,13 +45,8 @@ class RouteRefresh:
     @classmethod
     def decode(cls, body: bytes, ctx: CodecContext) -> Self:
         if len(body) < 4 or HEADER_LEN + len(body) > ctx.max_message_len:
-            length = min(HEADER_LEN + len(body), 0xFFFF).to_bytes(2, "big")
-            raise BGPError(
-                ErrorCode.MESSAGE_HEADER,
-                HeaderError.BAD_MESSAGE_LENGTH,
-                length,
-                f"ROUTE-REFRESH of {HEADER_LEN + len(body)} octets",
-            )
+            length = HEADER_LEN + len(body)
+            raise bad_length(length, f"ROUTE-REFRESH of {length} octets")
         subtype = body[2]
         if subtype in (RefreshSubtype.BORR, RefreshSubtype.EORR) and len(body) != 4:
             # RFC 7313 §5: the data is the complete ROUTE-REFRESH message (header included).

@@ -152,7 +152,7 @@ class Update:
         """The message on the wire: attributes in the order they were decoded or given."""
         pieces = [raw for raw in _tlv_slices(self.attributes.raw if self.attributes else b"")]
         mps = [mp for mp in (self.mp_reach, self.mp_unreach) if mp is not None]
-        for mp in sorted(mps, key=lambda m: m.position):
+        for mp in sorted(mps, key=lambda m: m.position):  # positions count all attributes
             pieces.insert(mp.position, _mp_tlv(mp))
         attributes = b"".join(pieces)
         withdrawn = b"".join(self.withdrawn)
@@ -182,23 +182,23 @@ class Update:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], ctx: CodecContext) -> Update:
-        """Build an UPDATE from its JSON form; ValueError names the field that is wrong."""
-        attributes, reach, unreach, addpath = update_json.attributes_from_json(
+        """Build an UPDATE to send under `ctx` from its JSON form (prefixes carry path ids
+        exactly for the families in ctx.addpath_tx); ValueError names the field."""
+        attributes, reach, unreach = update_json.attributes_from_json(
             obj.get("attributes", {}), obj.get("attribute_flags", {}), ctx
         )
-        withdrawn, w_addpath = update_json.prefixes_from_json(
-            obj.get("withdrawn", []), IPV4_UNICAST, "withdrawn"
-        )
-        nlri, n_addpath = update_json.prefixes_from_json(obj.get("nlri", []), IPV4_UNICAST, "nlri")
-        if w_addpath or n_addpath:
-            addpath.add(IPV4_UNICAST)
+        v4_addpath = IPV4_UNICAST in ctx.addpath_tx
         return cls(
-            withdrawn=withdrawn,
+            withdrawn=update_json.prefixes_from_json(
+                obj.get("withdrawn", []), IPV4_UNICAST, "withdrawn", v4_addpath
+            ),
             attributes=attributes,
-            nlri=nlri,
+            nlri=update_json.prefixes_from_json(
+                obj.get("nlri", []), IPV4_UNICAST, "nlri", v4_addpath
+            ),
             mp_reach=reach,
             mp_unreach=unreach,
-            addpath=frozenset(addpath),
+            addpath=ctx.addpath_tx,
         )
 
 

@@ -27,23 +27,31 @@ def prefixes_to_json(keys: tuple[Nlri, ...], family: Family, addpath: bool) -> l
     ]
 
 
-def prefixes_from_json(items: Any, family: Family, field: str) -> tuple[tuple[Nlri, ...], bool]:
-    """Keys, and whether they carry ADD-PATH identifiers."""
+def prefixes_from_json(items: Any, family: Family, field: str, addpath: bool) -> tuple[Nlri, ...]:
+    """Keys of a JSON prefix list. With ADD-PATH negotiated for the family (addpath=True)
+    each item is {"prefix": P, "path_id": N}; otherwise a plain string (RFC 7911 §3)."""
     if not isinstance(items, list):
         raise ValueError(f"{field}: expected a list of prefixes")
-    keys, addpath = [], False
+    keys = []
     for item in items:
-        if isinstance(item, dict):
-            path_id = item.get("path_id")
-            if not isinstance(path_id, int) or not 0 <= path_id < 2**32:
-                raise ValueError(f"{field}: bad path_id in {item!r}")
+        if addpath:
+            if not isinstance(item, dict) or not isinstance(item.get("path_id"), int):
+                raise ValueError(
+                    f"{field}: ADD-PATH is on for {family.name}: expected "
+                    f'{{"prefix": ..., "path_id": N}}, not {item!r}'
+                )
+            path_id = item["path_id"]
+            if not 0 <= path_id < 2**32:
+                raise ValueError(f"{field}: path_id {path_id} out of range")
             keys.append(nlri_from_str(str(item.get("prefix")), family, path_id))
-            addpath = True
         elif isinstance(item, str):
             keys.append(nlri_from_str(item, family))
         else:
-            raise ValueError(f"{field}: bad prefix {item!r}")
-    return tuple(keys), addpath
+            raise ValueError(
+                f"{field}: expected a prefix string (ADD-PATH is off for "
+                f"{family.name}), not {item!r}"
+            )
+    return tuple(keys)
 
 
 def attributes_to_json(
@@ -62,10 +70,15 @@ def attributes_to_json(
         if mp.flags != canonical_flags(AttrType.MP_REACH_NLRI, len(mp.value())):
             flags_out[name] = mp.flags
 
-    tlvs = list(attributes.tlvs()) if attributes is not None else []
-    for index, (flags, code, raw_value) in enumerate(tlvs):
-        while pending and pending[0].position <= index:
+    plain = list(attributes.tlvs()) if attributes is not None else []
+    taken = 0
+    for index in range(len(plain) + len(mps)):
+        # An MP attribute goes where it stood (its position counts all attributes before it).
+        if pending and (pending[0].position <= index or taken == len(plain)):
             put_mp(pending.pop(0))
+            continue
+        flags, code, raw_value = plain[taken]
+        taken += 1
         spec = SPECS.get(code)
         if spec is None:
             out[f"attr_{code}"] = {"flags": flags, "value": raw_value.hex()}
@@ -74,8 +87,6 @@ def attributes_to_json(
         out[spec.name] = spec.to_json(attributes.values[code])
         if flags != canonical_flags(code, len(raw_value)):
             flags_out[spec.name] = flags
-    for mp in pending:
-        put_mp(mp)
     return out, flags_out
 
 
@@ -88,7 +99,7 @@ def _mp_to_json(mp: MpReach | MpUnreach, addpath: frozenset[Family]) -> tuple[st
 
 def attributes_from_json(
     obj: Any, flags_obj: Any, ctx: CodecContext
-) -> tuple[PathAttributes | None, MpReach | None, MpUnreach | None, set[Family]]:
+) -> tuple[PathAttributes | None, MpReach | None, MpUnreach | None]:
     if not isinstance(obj, dict):
         raise ValueError("attributes: expected an object keyed by attribute name")
     if not isinstance(flags_obj, dict):
@@ -96,13 +107,11 @@ def attributes_from_json(
     width = 4 if ctx.asn4 else 2
     pieces: list[bytes] = []
     reach = unreach = None
-    addpath: set[Family] = set()
     for name, value in obj.items():
         flags = flags_obj.get(name)
         if name in (_REACH, _UNREACH):
-            mp, uses_addpath = _mp_from_json(name, value, flags, len(pieces))
-            if uses_addpath:
-                addpath.add(mp.family)
+            position = len(pieces) + (reach is not None) + (unreach is not None)
+            mp = _mp_from_json(name, value, flags, position, ctx)
             if isinstance(mp, MpReach):
                 reach = mp
             else:
@@ -111,7 +120,7 @@ def attributes_from_json(
         pieces.append(_attribute_from_json(name, value, flags, width))
     raw = b"".join(pieces)
     attributes = PathAttributes(raw, ctx.asn4) if raw else None
-    return attributes, reach, unreach, addpath
+    return attributes, reach, unreach
 
 
 def _attribute_from_json(name: str, value: Any, flags: Any, width: int) -> bytes:
@@ -145,20 +154,19 @@ def _unknown_code(name: str) -> int:
 
 
 def _mp_from_json(
-    name: str, value: Any, flags: Any, position: int
-) -> tuple[MpReach | MpUnreach, bool]:
+    name: str, value: Any, flags: Any, position: int, ctx: CodecContext
+) -> MpReach | MpUnreach:
     if not isinstance(value, dict):
         raise ValueError(f"{name}: expected an object")
     family = Family.from_name(str(value.get("family")))
+    addpath = family in ctx.addpath_tx
     flags = flags if isinstance(flags, int) else 0x80
     if name == _UNREACH:
-        keys, addpath = prefixes_from_json(value.get("withdrawn", []), family, f"{name}.withdrawn")
-        return MpUnreach(family=family, nlri=keys, position=position, flags=flags), addpath
+        keys = prefixes_from_json(value.get("withdrawn", []), family, f"{name}.withdrawn", addpath)
+        return MpUnreach(family=family, nlri=keys, position=position, flags=flags)
     hops = value.get("next_hop")
     if not isinstance(hops, list) or not 1 <= len(hops) <= 2:
         raise ValueError(f"{name}.next_hop: expected a list of one or two addresses")
     next_hop = b"".join(address_from_str(str(hop)) for hop in hops)
-    keys, addpath = prefixes_from_json(value.get("nlri", []), family, f"{name}.nlri")
-    return MpReach(
-        family=family, next_hop=next_hop, nlri=keys, position=position, flags=flags
-    ), addpath
+    keys = prefixes_from_json(value.get("nlri", []), family, f"{name}.nlri", addpath)
+    return MpReach(family=family, next_hop=next_hop, nlri=keys, position=position, flags=flags)

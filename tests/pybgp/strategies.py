@@ -338,10 +338,13 @@ def _nonempty(
     return st.lists(strategy, min_size=1, max_size=max_size).map(tuple)
 
 
-def unknown_attributes() -> st.SearchStrategy[tuple[int, int, bytes]]:
-    """(code, flags, value) of an optional transitive attribute the codec does not know,
-    sometimes Partial, sometimes long enough for the Extended Length bit (RFC 4271 §4.3)."""
-    code = st.integers(0, 255).filter(lambda c: c not in _CODEC_CODES)
+def unknown_attributes(
+    exclude: frozenset[int] = frozenset(),
+) -> st.SearchStrategy[tuple[int, int, bytes]]:
+    """(code, flags, value) of an optional transitive attribute the codec does not know (nor
+    in `exclude`), sometimes Partial, sometimes long enough for the Extended Length bit
+    (RFC 4271 §4.3)."""
+    code = st.integers(0, 255).filter(lambda c: c not in _CODEC_CODES and c not in exclude)
     value = st.binary(max_size=16) | st.binary(min_size=250, max_size=300)
 
     def flags_for(value: bytes, partial: bool, extended: bool) -> int:
@@ -368,6 +371,7 @@ def update_cases(
     max_as4_path_segments: int = 3,
     ext_communities: st.SearchStrategy[bytes] | None = None,
     unknown: bool = True,
+    unknown_exclude: frozenset[int] = frozenset(),
     odd_flags: bool = True,
 ) -> UpdateCase:
     """A valid UPDATE with its context. The keyword arguments narrow what is generated (the
@@ -422,7 +426,9 @@ def update_cases(
     maybe(AttrType.OTC, st.integers(0, U32))
 
     # Attribute order on the wire: any, MP_REACH/MP_UNREACH anywhere among the others.
-    unknowns = draw(st.lists(unknown_attributes(), max_size=2, unique_by=lambda u: u[0]))
+    unknowns = draw(
+        st.lists(unknown_attributes(unknown_exclude), max_size=2, unique_by=lambda u: u[0])
+    )
     if not unknown:
         unknowns = []
     known_order = draw(st.permutations(list(values)))
