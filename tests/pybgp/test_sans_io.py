@@ -7,7 +7,9 @@ import ast
 from pathlib import Path
 
 PYBGP = Path(__file__).resolve().parents[2] / "pybgp"
-CORE = ["wire", "fsm.py", "connection.py", "rib", "policy"]
+CORE = ["wire", "fsm.py", "connection.py", "negotiation.py", "rib", "policy"]
+CORE += ["session_actions.py", "session_config.py", "session_events.py", "session_inbound.py"]
+CORE += ["session_timers.py"]
 FORBIDDEN = {"trio", "socket", "time", "asyncio", "select", "selectors", "threading"}
 
 
