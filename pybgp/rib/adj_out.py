@@ -1,0 +1,310 @@
+"""Adj-RIB-Out through update groups (RFC 4271 §3.2, §9.2).
+
+Peers whose `ExportKey` is equal form one `UpdateGroup`. A Loc-RIB change is exported once
+per group (`pybgp.rib.export`) and packed into UPDATEs once per group; every member is then
+handed the same `bytes` objects. The group keeps what it advertised (prefix -> `Exported`,
+shared by all prefixes of a route), which is also every member's Adj-RIB-Out: a member lacks
+only the routes it sent us itself, when the group keeps split horizon.
+
+Changes are batched: `enqueue` keeps the newest best path per prefix, `flush` packs all
+prefixes with equal attributes and next hop into as few UPDATEs as the message size allows,
+withdrawals first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from pybgp.rib.export import Exported, ExportKey, export
+from pybgp.rib.loc_rib import BestChange, LocRib
+from pybgp.rib.peer import PeerInfo
+from pybgp.rib.route import Route
+from pybgp.wire.constants import Family
+from pybgp.wire.nlri import Nlri
+from pybgp.wire.outbound import end_of_rib, pack_announcements, pack_withdrawals
+from pybgp.wire.pathattrs import PathAttributes
+
+PATH_ID = (1).to_bytes(4, "big")  # ADD-PATH send (RFC 7911): we send the best path only
+_CACHE_LIMIT = 1 << 16
+
+
+class Outgoing(NamedTuple):
+    """One encoded UPDATE and the members that get it (all of the group but for split
+    horizon)."""
+
+    message: bytes
+    peers: frozenset[str]
+
+
+class _Batches:
+    """Prefixes to announce (per exported route and receivers) and to withdraw (per
+    receivers), collected by `UpdateGroup.build`."""
+
+    def __init__(self) -> None:
+        self.announce: dict[tuple[Exported, frozenset[str]], list[Nlri]] = {}
+        self.withdraw: dict[frozenset[str], list[Nlri]] = {}
+
+    def add(self, exported: Exported, prefixes: list[Nlri], peers: frozenset[str]) -> None:
+        if peers and prefixes:
+            self.announce.setdefault((exported, peers), []).extend(prefixes)
+
+    def remove(self, prefixes: list[Nlri], peers: frozenset[str]) -> None:
+        if peers and prefixes:
+            self.withdraw.setdefault(peers, []).extend(prefixes)
+
+
+class UpdateGroup:
+    def __init__(self, key: ExportKey) -> None:
+        self.key = key
+        self.context = key.context()
+        self.members: dict[str, PeerInfo] = {}
+        self._everyone: frozenset[str] = frozenset()
+        self._all_but: dict[str, frozenset[str]] = {}
+        self._advertised: dict[Family, dict[Nlri, Exported]] = {f: {} for f in key.families}
+        # Per member (with split horizon): how many advertised routes came from it.
+        self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
+        self._exports: dict[Family, dict[Route, Exported | None]] = {f: {} for f in key.families}
+
+    def __repr__(self) -> str:
+        return f"UpdateGroup({sorted(self.members)}, {self.key!r})"
+
+    # -- members ------------------------------------------------------------------------
+    def add_member(self, peer: PeerInfo) -> None:
+        address = peer.address
+        self.members[address] = peer
+        self._members_changed()
+        if self.key.split_horizon:
+            for family, table in self._advertised.items():
+                own = sum(1 for exported in table.values() if exported.source == address)
+                self._held_back[family][address] = own
+
+    def remove_member(self, address: str) -> None:
+        self.members.pop(address, None)
+        self._members_changed()
+        for held in self._held_back.values():
+            held.pop(address, None)
+
+    def _members_changed(self) -> None:
+        self._everyone = frozenset(self.members)
+        self._all_but = {}
+
+    def advertised(self, address: str, family: Family) -> int:
+        """How many prefixes member `address` has from us in `family`."""
+        table = self._advertised.get(family)
+        if table is None or address not in self.members:
+            return 0
+        return len(table) - self._held_back[family].get(address, 0)
+
+    # -- exporting ----------------------------------------------------------------------
+    def export(self, family: Family, route: Route) -> Exported | None:
+        """The route as this group sends it; worked out once per route."""
+        cache = self._exports[family]
+        if route in cache:
+            return cache[route]
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        found = cache[route] = export(route, self.key, family)
+        return found
+
+    def load(self, family: Family, loc_rib: LocRib) -> None:
+        """Fill a new group's Adj-RIB-Out from the Loc-RIB's best paths."""
+        table = self._advertised[family]
+        for prefix, route in loc_rib.items():
+            exported = self.export(family, route)
+            if exported is not None:
+                table[prefix] = exported
+
+    def _skip(self, exported: Exported | None) -> str | None:
+        """The member that must not get this route: the peer it came from (split horizon)."""
+        if exported is None or not self.key.split_horizon:
+            return None
+        source = exported.source
+        return source if source in self.members else None
+
+    def _receivers(self, skip: str | None) -> frozenset[str]:
+        """Every member but `skip`."""
+        if skip is None:
+            return self._everyone
+        found = self._all_but.get(skip)
+        if found is None:
+            found = self._all_but[skip] = self._everyone - {skip}
+        return found
+
+    def build(self, family: Family, pending: Mapping[Nlri, Route | None]) -> list[Outgoing]:
+        """The UPDATEs that bring the members from what they have to `pending` (new best
+        path per prefix, None: no route)."""
+        table, exports = self._advertised[family], self._exports[family]
+        batches = _Batches()
+        common: dict[Exported, list[Nlri]] = {}  # to every member, the usual case
+        gone: list[Nlri] = []
+        sources = self.members if self.key.split_horizon else {}
+        for prefix, route in pending.items():
+            if route is None:
+                new = None
+            elif route in exports:
+                new = exports[route]
+            else:
+                new = self.export(family, route)
+            old = table.get(prefix)
+            if new is old:
+                continue
+            if new is None:
+                del table[prefix]
+            else:
+                table[prefix] = new
+            if (old is None or old.source not in sources) and (
+                new is None or new.source not in sources
+            ):
+                if new is None:
+                    gone.append(prefix)
+                elif old is None or not new.same(old):
+                    found = common.get(new)
+                    if found is None:
+                        found = common[new] = []
+                    found.append(prefix)
+            else:
+                self._split_horizon(family, batches, prefix, old, new)
+        for exported, prefixes in common.items():
+            batches.add(exported, prefixes, self._everyone)
+        batches.remove(gone, self._everyone)
+        return self._withdrawals(family, batches.withdraw) + self._announcements(
+            family, batches.announce
+        )
+
+    def _split_horizon(
+        self,
+        family: Family,
+        batches: _Batches,
+        prefix: Nlri,
+        old: Exported | None,
+        new: Exported | None,
+    ) -> None:
+        """A member that sent us the old or new route: it has (had) nothing for the prefix
+        while the others have (had) the route."""
+        skip_old, skip_new = self._skip(old), self._skip(new)
+        held = self._held_back[family]
+        if skip_old is not None:
+            held[skip_old] -= 1
+        if skip_new is not None:
+            held[skip_new] = held.get(skip_new, 0) + 1
+        had = self._receivers(skip_old) if old is not None else frozenset()
+        gets = self._receivers(skip_new) if new is not None else frozenset()
+        if new is not None:
+            same = old is not None and new.same(old)
+            batches.add(new, [prefix], gets - had if same else gets)
+        batches.remove([prefix], had - gets)
+
+    def table_messages(self, address: str) -> list[bytes]:
+        """Everything member `address` is to have, then End-of-RIB (RFC 4724 §2), per family:
+        for a member whose session just came up."""
+        skip = address if self.key.split_horizon else None
+        messages: list[bytes] = []
+        for family, table in self._advertised.items():
+            batches: dict[Exported, list[Nlri]] = {}
+            for prefix, exported in table.items():
+                if exported.source != skip:
+                    batches.setdefault(exported, []).append(prefix)
+            merged = self._announcements(
+                family, {(e, self._everyone): keys for e, keys in batches.items()}
+            )
+            messages += [out.message for out in merged]
+            messages.append(end_of_rib(family))
+        return messages
+
+    # -- packing ------------------------------------------------------------------------
+    def _keys(self, family: Family, prefixes: list[Nlri]) -> list[Nlri]:
+        if family in self.context.addpath_tx:
+            return [PATH_ID + prefix for prefix in prefixes]
+        return prefixes
+
+    def _withdrawals(
+        self, family: Family, batches: dict[frozenset[str], list[Nlri]]
+    ) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for peers, prefixes in batches.items():
+            if peers:
+                keys = self._keys(family, prefixes)
+                out += [Outgoing(m, peers) for m in pack_withdrawals(family, keys, self.context)]
+        return out
+
+    def _announcements(
+        self, family: Family, batches: dict[tuple[Exported, frozenset[str]], list[Nlri]]
+    ) -> list[Outgoing]:
+        """Batches of equal attributes, next hop and receivers are packed together."""
+        merged: dict[tuple[PathAttributes, str, frozenset[str]], list[Nlri]] = {}
+        for (exported, peers), prefixes in batches.items():
+            if peers:
+                key = (exported.attributes, exported.next_hop, peers)
+                merged.setdefault(key, []).extend(prefixes)
+        out: list[Outgoing] = []
+        for (attributes, next_hop, peers), prefixes in merged.items():
+            keys = self._keys(family, prefixes)
+            messages = pack_announcements(attributes, family, next_hop, keys, self.context)
+            out += [Outgoing(m, peers) for m in messages]
+        return out
+
+
+class AdjRibOut:
+    """All update groups, and the best-path changes not yet sent."""
+
+    def __init__(self) -> None:
+        self._groups: dict[ExportKey, UpdateGroup] = {}
+        self._group_of: dict[str, UpdateGroup] = {}
+        self._pending: dict[Family, dict[Nlri, Route | None]] = {}
+
+    @property
+    def groups(self) -> list[UpdateGroup]:
+        return list(self._groups.values())
+
+    def group_of(self, address: str) -> UpdateGroup | None:
+        return self._group_of.get(address)
+
+    def add_peer(
+        self, peer: PeerInfo, key: ExportKey, loc_ribs: Mapping[Family, LocRib]
+    ) -> UpdateGroup:
+        """Put an established peer in the group for its key (made, and filled from the
+        Loc-RIBs, if new). Send it `group.table_messages(peer.address)` next."""
+        self.remove_peer(peer.address)
+        for family in key.families:
+            if (key.external or key.next_hop_self) and key.self_address(family) is None:
+                raise ValueError(f"{peer.address}: {family.name} needs our local address")
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = UpdateGroup(key)
+            for family in key.families:
+                if family in loc_ribs:
+                    group.load(family, loc_ribs[family])
+        group.add_member(peer)
+        self._group_of[peer.address] = group
+        return group
+
+    def remove_peer(self, address: str) -> None:
+        group = self._group_of.pop(address, None)
+        if group is not None:
+            group.remove_member(address)
+            if not group.members:
+                del self._groups[group.key]
+
+    def enqueue(self, family: Family, changes: Iterable[BestChange]) -> None:
+        """Note Loc-RIB changes; only the newest per prefix is sent at `flush`."""
+        pending = self._pending.setdefault(family, {})
+        for prefix, _old, new in changes:
+            pending[prefix] = new
+
+    def flush(self) -> dict[UpdateGroup, list[Outgoing]]:
+        """The UPDATEs for everything enqueued since the last flush, per group."""
+        pending, self._pending = self._pending, {}
+        out: dict[UpdateGroup, list[Outgoing]] = {}
+        for group in self._groups.values():
+            messages: list[Outgoing] = []
+            for family, changes in pending.items():
+                if family in group.key.families:
+                    messages += group.build(family, changes)
+            if messages:
+                out[group] = messages
+        return out
+
+    def advertised(self, address: str, family: Family) -> int:
+        group = self._group_of.get(address)
+        return 0 if group is None else group.advertised(address, family)

@@ -1,0 +1,126 @@
+"""A path as the RIBs hold it: attributes, next hop and the peer it came from.
+
+One `Route` is made per UPDATE (not per prefix) and shared by every prefix the UPDATE
+carried, in the Adj-RIB-In, the Loc-RIB and as a best-path candidate (architecture rule 5:
+no per-prefix objects). What the decision process reads from the attributes is worked out
+once per `Route`, on first use, and kept beside it (`facts`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import NamedTuple
+
+from pybgp.rib.peer import PeerInfo
+from pybgp.wire import aspath
+from pybgp.wire.pathattrs import PathAttributes
+
+
+class Facts(NamedTuple):
+    """The attribute values the decision process compares (RFC 4271 §9.1.2.2)."""
+
+    local_pref: int | None
+    path_length: int  # AS_SET counts 1, confederation segments 0 (§9.1.2.2 a)
+    origin: int
+    neighbour_as: int | None  # first AS of the path; None: our own AS (§9.1.2.2 c)
+    med: int | None
+    router_id: int  # ORIGINATOR_ID when present, else the peer's BGP Identifier (RFC 4456 §9)
+    cluster_list_length: int
+
+
+class Keys(NamedTuple):
+    """The decision process' comparison keys for one route under one configuration
+    (`pybgp.rib.best_path.keys`); lower is better."""
+
+    config: object  # the BestPathConfig they were made for
+    rank: tuple[int, int, int]  # local preference, AS path length, origin (steps 1-3)
+    med: int  # step 4
+    neighbour_as: int | None
+    tail: tuple[object, ...]  # eBGP over iBGP, router ID, ... (steps 5, 7-10)
+
+
+class Route:
+    """Immutable by convention: never assign to the fields of a Route in use.
+
+    Equality and hashing are by identity (fast, and what the caches want); use `same` to
+    compare contents.
+    """
+
+    __slots__ = ("_facts", "attributes", "keys", "next_hop", "peer")
+
+    attributes: PathAttributes
+    next_hop: str
+    peer: PeerInfo
+
+    def __init__(self, attributes: PathAttributes, next_hop: str, peer: PeerInfo) -> None:
+        self.attributes = attributes
+        self.next_hop = next_hop
+        self.peer = peer
+        self._facts: Facts | None = None
+        self.keys: Keys | None = None  # cached by the decision process
+
+    @property
+    def facts(self) -> Facts:
+        found = self._facts
+        if found is None:
+            found = self._facts = _facts(self.attributes, self.peer)
+        return found
+
+    def same(self, other: Route | None) -> bool:
+        """Equal contents: the same attributes and next hop from the same peer."""
+        return other is not None and (
+            self is other
+            or (
+                self.peer == other.peer
+                and self.next_hop == other.next_hop
+                and self.attributes == other.attributes
+            )
+        )
+
+    def __repr__(self) -> str:
+        return f"Route(from {self.peer.address}, next hop {self.next_hop}, {self.attributes!r})"
+
+
+def _facts(attributes: PathAttributes, peer: PeerInfo) -> Facts:
+    path = attributes.as_path
+    originator = attributes.originator_id
+    return Facts(
+        local_pref=attributes.local_pref,
+        path_length=aspath.path_length(path),
+        origin=attributes.origin,
+        neighbour_as=aspath.first_as(path),
+        med=attributes.med,
+        router_id=(int(ipaddress.IPv4Address(originator)) if originator else peer.router_id_value),
+        cluster_list_length=len(attributes.cluster_list),
+    )
+
+
+def attribute_value(raw: bytes, code: int) -> bytes | None:
+    """The value of attribute `code` in a (well-formed) path attribute field, found without
+    decoding the others."""
+    pos, size = 0, len(raw)
+    while pos < size:
+        if raw[pos] & 0x10:  # Extended Length
+            start = pos + 4
+            end = start + (raw[pos + 2] << 8 | raw[pos + 3])
+        else:
+            start = pos + 3
+            end = start + raw[pos + 2]
+        if raw[pos + 1] == code:
+            return raw[start:end]
+        pos = end
+    return None
+
+
+def attribute_slices(raw: bytes) -> list[tuple[int, bytes]]:
+    """(type code, whole TLV as on the wire) for each attribute, in order."""
+    out: list[tuple[int, bytes]] = []
+    pos, size = 0, len(raw)
+    while pos < size:
+        if raw[pos] & 0x10:
+            end = pos + 4 + (raw[pos + 2] << 8 | raw[pos + 3])
+        else:
+            end = pos + 3 + raw[pos + 2]
+        out.append((raw[pos + 1], raw[pos:end]))
+        pos = end
+    return out
