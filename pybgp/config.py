@@ -165,6 +165,11 @@ def _parse_neighbor(t: _Table, global_: GlobalConfig) -> NeighborConfig:
     return config
 
 
+def parse_route(data: Mapping[str, Any]) -> RouteConfig:
+    """One route (as in [[routes]]), e.g. from `pybgp rib add`; mistakes name the key."""
+    return _parse_route(_Table(data, "route"))
+
+
 def _parse_route(t: _Table) -> RouteConfig:
     config = RouteConfig(
         prefix=t.get("prefix", _network, required=True),

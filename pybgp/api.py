@@ -1,0 +1,540 @@
+"""`pybgp.Speaker`: a BGP speaker on trio, for programs (and pybgpd, and kube-router).
+
+    async with trio.open_nursery() as nursery:
+        speaker = Speaker(asn=65000, router_id="10.255.0.1", listen=["10.0.0.1"])
+        await nursery.start(speaker.run)
+        speaker.add_peer(NeighborConfig(address="10.0.0.2", peer_asn=65001))
+        speaker.announce(RouteConfig(prefix="10.1.0.0/24"))
+        async for change in speaker.subscribe_best_paths(): ...
+
+Peers come and go at run time without touching other sessions. Received routes go through
+the Adj-RIB-In, the decision process (Loc-RIB) and the update groups (Adj-RIB-Out).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from pybgp.config import DaemonConfig, NeighborConfig, RouteConfig, parse_route
+from pybgp.fsm import State
+from pybgp.net.session import Dial, PeerSession
+from pybgp.net.transport import BgpListener
+from pybgp.rib import (
+    AdjRibIn,
+    AdjRibOut,
+    BestPathConfig,
+    ExportKey,
+    LocRib,
+    PeerInfo,
+    Touched,
+    local_origin,
+)
+from pybgp.rib.loc_rib import BestChange
+from pybgp.session_config import SessionConfig
+from pybgp.session_events import (
+    Established,
+    Event,
+    RouteRefreshReceived,
+    SessionDown,
+    StateChanged,
+    UpdateReceived,
+)
+from pybgp.wire import aspath
+from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community_to_str
+from pybgp.wire.constants import AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family, Origin
+from pybgp.wire.nlri import nlri_from_str, nlri_to_str
+from pybgp.wire.pathattrs import PathAttributes
+
+log = logging.getLogger(__name__)
+FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+
+
+@attrs.frozen
+class BestPathChange:
+    """What subscribers of best paths receive."""
+
+    family: Family
+    prefix: str
+    next_hops: tuple[str, ...]  # empty: the prefix is gone
+    as_path: str = ""
+
+
+@attrs.frozen
+class PeerStateChange:
+    address: str
+    old: str
+    new: str
+
+
+@attrs.define
+class _Peer:
+    config: NeighborConfig
+    session: PeerSession
+    scope: trio.CancelScope
+    adj_in: AdjRibIn | None = None
+
+
+class Speaker:
+    def __init__(
+        self,
+        *,
+        asn: int,
+        router_id: str,
+        listen: Sequence[str] = (),
+        port: int = 179,
+        multipath: int = 1,
+        fib: Any = None,
+    ) -> None:
+        self.asn, self.router_id = asn, router_id
+        self.listen, self.port, self.fib = tuple(listen), port, fib
+        best = BestPathConfig(multipath=multipath)
+        self._loc = {family: LocRib(family, best) for family in FAMILIES}
+        self._local = AdjRibIn(local_origin(asn, router_id))
+        self._out = AdjRibOut()
+        self._peers: dict[str, _Peer] = {}
+        self._waiting: list[NeighborConfig] = []  # added before run()
+        self._routes: dict[str, RouteConfig] = {}
+        self._listener = BgpListener()
+        self._nursery: trio.Nursery | None = None
+        self._flush = trio.Event()
+        self._fib_pending: dict[str, tuple[str, ...]] = {}
+        self._fib_wake = trio.Event()
+        self._best_subscribers: list[trio.MemorySendChannel[BestPathChange]] = []
+        self._state_subscribers: list[trio.MemorySendChannel[PeerStateChange]] = []
+
+    @classmethod
+    def from_config(cls, config: DaemonConfig, fib: Any = None) -> Speaker:
+        g = config.global_
+        speaker = cls(
+            asn=g.asn,
+            router_id=g.router_id,
+            listen=g.listen,
+            port=g.port,
+            multipath=g.multipath,
+            fib=fib,
+        )
+        speaker._dynamic = config.dynamic_neighbors
+        for neighbor in config.neighbors:
+            speaker.add_peer(neighbor)
+        for route in config.routes:
+            speaker.announce(route)
+        return speaker
+
+    _dynamic: Sequence[Any] = ()
+
+    # -- running ------------------------------------------------------------------------
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for dynamic in self._dynamic:
+                self._listener.allow_prefix(dynamic.prefix, md5_key=_key(dynamic.password_file))
+            if self.listen:
+                await nursery.start(self._listener.serve, self.listen, self.port, self._accept)
+            nursery.start_soon(self._flusher)
+            if self.fib is not None:
+                nursery.start_soon(self._fib_writer)
+            waiting, self._waiting = self._waiting, []
+            for neighbor in waiting:
+                self.add_peer(neighbor)
+            task_status.started()
+
+    async def shutdown(self) -> None:
+        """Cease every session (so peers withdraw at once), then flush --fib routes."""
+        for peer in self._peers.values():
+            peer.session.stop()
+        await trio.sleep(0.2)  # let the NOTIFICATIONs go out
+        if self.fib is not None:
+            removed = await trio.to_thread.run_sync(self.fib.flush)
+            log.info("removed %d kernel routes", removed)
+
+    # -- peers --------------------------------------------------------------------------
+    def add_peer(self, neighbor: NeighborConfig) -> None:
+        if self._nursery is None:
+            self._waiting.append(neighbor)
+            return
+        if neighbor.address in self._peers:
+            raise ValueError(f"neighbor {neighbor.address} exists")
+        key = _key(neighbor.password_file)
+        self._listener.set_peer(
+            neighbor.address, md5_key=key, ttl=neighbor.multihop_ttl, gtsm=neighbor.ttl_security
+        )
+        session = PeerSession(_session_config(self, neighbor), _dial(neighbor, key), self._on_event)
+        scope = trio.CancelScope()
+        self._peers[neighbor.address] = _Peer(neighbor, session, scope)
+        self._nursery.start_soon(self._run_peer, session, scope)
+
+    async def _run_peer(self, session: PeerSession, scope: trio.CancelScope) -> None:
+        with scope:
+            await session.run()
+
+    def remove_peer(self, address: str) -> None:
+        peer = self._peers.pop(address, None)
+        if peer is None:
+            raise ValueError(f"no neighbor {address}")
+        self._listener.remove_peer(address)
+        peer.session.stop()
+        self._down(address, peer)
+        # Give the Cease a moment to leave before the task goes.
+        assert self._nursery is not None
+        self._nursery.start_soon(_cancel_later, peer.scope)
+
+    def reset_peer(self, address: str, soft: bool = False) -> str:
+        peer = self._peers.get(address)
+        if peer is None:
+            raise ValueError(f"no neighbor {address}")
+        if not soft:
+            peer.session.reset()
+            return "reset"
+        negotiated = peer.session.conn.negotiated
+        if peer.session.state is State.ESTABLISHED and negotiated is not None:
+            for family in negotiated.families:
+                if negotiated.route_refresh:
+                    peer.session.conn.send_route_refresh(family, trio.current_time())
+            group = self._out.group_of(address)
+            if group is not None:
+                peer.session.send(group.table_messages(address))
+        return "softreset"
+
+    def reconfigure(self, config: DaemonConfig) -> None:
+        """Apply a new configuration; unchanged neighbours keep their sessions."""
+        if (config.global_.asn, config.global_.router_id) != (self.asn, self.router_id):
+            log.warning("global asn/router_id changes need a restart; kept the old ones")
+        wanted = {n.address: n for n in config.neighbors}
+        for address, peer in list(self._peers.items()):
+            if wanted.get(address) != peer.config:
+                self.remove_peer(address)
+        for address, neighbor in wanted.items():
+            if address not in self._peers:
+                self.add_peer(neighbor)
+        new_routes = {r.prefix: r for r in config.routes}
+        for prefix in set(self._routes) - set(new_routes):
+            self.withdraw(prefix)
+        for prefix, route in new_routes.items():
+            if self._routes.get(prefix) != route:
+                self.announce(route)
+
+    # -- routes we originate ----------------------------------------------------------
+    def announce(self, route: RouteConfig) -> None:
+        family = route.family
+        values: dict[int, Any] = {
+            AttrType.ORIGIN: Origin[route.origin.upper()],
+            AttrType.AS_PATH: (),
+        }
+        if route.med is not None:
+            values[AttrType.MULTI_EXIT_DISC] = route.med
+        if route.local_pref is not None:
+            values[AttrType.LOCAL_PREF] = route.local_pref
+        if route.communities:
+            values[AttrType.COMMUNITIES] = route.communities
+        if route.large_communities:
+            values[AttrType.LARGE_COMMUNITIES] = route.large_communities
+        next_hop = route.next_hop or ("::" if family.afi == AFI_IPV6 else "0.0.0.0")
+        key = nlri_from_str(route.prefix, family)
+        self._routes[route.prefix] = route
+        self._apply(self._local.announce(family, [key], PathAttributes.build(values), next_hop))
+
+    def announce_json(self, data: dict[str, Any]) -> str:
+        route = parse_route(data)
+        self.announce(route)
+        return route.prefix
+
+    def withdraw(self, prefix: str) -> str:
+        route = self._routes.pop(prefix, None)
+        if route is None:
+            raise ValueError(f"{prefix} is not a route we originate")
+        self._apply(self._local.withdraw(route.family, [nlri_from_str(route.prefix, route.family)]))
+        return prefix
+
+    # -- reading ------------------------------------------------------------------------
+    def neighbors(self, address: str | None = None) -> list[dict[str, Any]]:
+        peers = [self._peers[address]] if address else list(self._peers.values())
+        if address and address not in self._peers:
+            raise ValueError(f"no neighbor {address}")
+        return [self._neighbor_json(peer) for peer in peers]
+
+    def _neighbor_json(self, peer: _Peer) -> dict[str, Any]:
+        session, negotiated = peer.session, peer.session.conn.negotiated
+        up = session.established_at
+        group = self._out.group_of(peer.config.address)
+        families = {}
+        for family in peer.config.families:
+            counts = peer.adj_in.counts(family) if peer.adj_in else None
+            families[family.name] = {
+                "received": counts.received if counts else 0,
+                "accepted": counts.accepted if counts else 0,
+                "advertised": group.advertised(peer.config.address, family) if group else 0,
+            }
+        established = session.state is State.ESTABLISHED and negotiated is not None
+        return {
+            "address": peer.config.address,
+            "peer_asn": peer.config.peer_asn,
+            "description": peer.config.description,
+            "state": session.state.value,
+            "uptime": trio.current_time() - up if up is not None else None,
+            "router_id": negotiated.peer_open.bgp_id if established and negotiated else None,
+            "hold_time": negotiated.hold_time if established and negotiated else None,
+            "last_error": session.last_error,
+            "families": families,
+        }
+
+    def rib_json(
+        self, family: str | None = None, prefix: str | None = None
+    ) -> list[dict[str, Any]]:
+        families = [f for f in FAMILIES if family in (None, f.name.split("-")[0])]
+        out = []
+        for fam in families:
+            loc = self._loc[fam]
+            if prefix is not None:
+                try:
+                    keys = [nlri_from_str(prefix, fam)]
+                except ValueError:
+                    continue
+            else:
+                keys = [key for key, _ in loc.items()]
+            for key in keys:
+                for rank, route in enumerate(loc.multipath(key)):
+                    out.append(_route_json(nlri_to_str(key, fam), route, rank == 0))
+        return out
+
+    def loc_rib(self, family: Family) -> dict[str, tuple[str, ...]]:
+        """prefix -> next hops of the best path(s), for programs."""
+        loc = self._loc[family]
+        return {
+            nlri_to_str(k, family): tuple(r.next_hop for r in loc.multipath(k))
+            for k, _ in loc.items()
+        }
+
+    def subscribe_best_paths(self) -> trio.MemoryReceiveChannel[BestPathChange]:
+        send, receive = trio.open_memory_channel[BestPathChange](math.inf)
+        self._best_subscribers.append(send)
+        return receive
+
+    def subscribe_peer_states(self) -> trio.MemoryReceiveChannel[PeerStateChange]:
+        send, receive = trio.open_memory_channel[PeerStateChange](math.inf)
+        self._state_subscribers.append(send)
+        return receive
+
+    # -- events from sessions ---------------------------------------------------------
+    def _accept(self, stream: trio.SocketStream, address: Any) -> None:
+        peer = self._peers.get(str(address))
+        if peer is None:
+            dynamic = next((d for d in self._dynamic if _in_prefix(str(address), d.prefix)), None)
+            if dynamic is None:
+                return
+            self.add_peer(
+                NeighborConfig(
+                    address=str(address),
+                    peer_asn=dynamic.peer_asn,
+                    password_file=dynamic.password_file,
+                    passive=True,
+                )
+            )
+            peer = self._peers[str(address)]
+        peer.session.accept(stream)
+
+    def _on_event(self, session: PeerSession, event: Event) -> None:
+        address = session.dial.address
+        peer = self._peers.get(address)
+        if peer is None or peer.session is not session:
+            return
+        if isinstance(event, UpdateReceived):
+            if peer.adj_in is not None:
+                self._apply(peer.adj_in.apply(event.update))
+                self._check_limits(peer)
+        elif isinstance(event, Established):
+            self._up(peer, event)
+        elif isinstance(event, RouteRefreshReceived):
+            group = self._out.group_of(address)
+            if group is not None:
+                session.send(group.table_messages(address))
+        elif isinstance(event, StateChanged):
+            change = PeerStateChange(address, event.old.value, event.new.value)
+            for channel in self._state_subscribers:
+                channel.send_nowait(change)
+            if event.old is State.ESTABLISHED:
+                self._down(address, peer)
+        elif isinstance(event, SessionDown):
+            log.info("peer %s down: %s", address, event.reason)
+
+    def _up(self, peer: _Peer, event: Established) -> None:
+        negotiated, config = event.negotiated, peer.config
+        info = PeerInfo(
+            address=config.address,
+            asn=negotiated.peer_asn,
+            router_id=negotiated.peer_open.bgp_id,
+            ibgp=negotiated.peer_asn == self.asn,
+            local_asn=self.asn,
+        )
+        peer.adj_in = AdjRibIn(info)
+        local = peer.session.local_address() or config.local_address
+        local4 = local if local and ":" not in local else None
+        local6 = local if local and ":" in local else None
+        needs_self = info.external or config.next_hop_self
+        families = frozenset(
+            f
+            for f in negotiated.families
+            if f in FAMILIES
+            and not (needs_self and (local6 if f.afi == AFI_IPV6 else local4) is None)
+        )
+        ctx = negotiated.context
+        key = ExportKey(
+            ibgp=info.ibgp,
+            local_asn=self.asn,
+            local_address=local4,
+            local_address6=local6,
+            asn4=ctx.asn4,
+            addpath_tx=ctx.addpath_tx,
+            extended_message=ctx.extended_message,
+            next_hop_self=config.next_hop_self,
+            families=families,
+        )
+        group = self._out.add_peer(info, key, self._loc)
+        peer.session.send(group.table_messages(config.address))
+        log.info(
+            "peer %s established (AS %d, %s)",
+            config.address,
+            info.asn,
+            ", ".join(f.name for f in families),
+        )
+
+    def _down(self, address: str, peer: _Peer) -> None:
+        self._out.remove_peer(address)
+        if peer.adj_in is not None:
+            adj_in, peer.adj_in = peer.adj_in, None
+            self._apply(adj_in.clear(), extra=[adj_in])
+
+    def _check_limits(self, peer: _Peer) -> None:
+        if peer.adj_in is None:
+            return
+        for family, limit in peer.config.max_prefixes.items():
+            if peer.adj_in.counts(family).received > limit:
+                log.warning(
+                    "peer %s sent more than %d %s prefixes", peer.config.address, limit, family.name
+                )
+                peer.session.prefix_limit_exceeded(family, limit)
+                return
+
+    # -- the RIB pipeline ---------------------------------------------------------------
+    def _sources(self) -> list[AdjRibIn]:
+        return [self._local, *(p.adj_in for p in self._peers.values() if p.adj_in is not None)]
+
+    def _apply(self, touched: Iterable[Touched], extra: Sequence[AdjRibIn] = ()) -> None:
+        sources = self._sources()
+        for item in touched:
+            changes = self._loc[item.family].apply(item, sources)
+            if changes:
+                self._out.enqueue(item.family, changes)
+                self._publish(item.family, changes)
+        self._flush.set()
+
+    def _publish(self, family: Family, changes: list[BestChange]) -> None:
+        if not (self._best_subscribers or self.fib is not None):
+            return
+        loc = self._loc[family]
+        for prefix, _old, new in changes:
+            text = nlri_to_str(prefix, family)
+            hops = tuple(r.next_hop for r in loc.multipath(prefix)) if new is not None else ()
+            if self.fib is not None and (new is None or not new.peer.local):
+                self._fib_pending[text] = hops
+                self._fib_wake.set()
+            if self._best_subscribers:
+                path = aspath.as_path_to_str(new.attributes.as_path) if new is not None else ""
+                change = BestPathChange(family, text, hops, path)
+                for channel in self._best_subscribers:
+                    channel.send_nowait(change)
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush = trio.Event()
+            per_peer: dict[str, list[bytes]] = {}
+            for outgoing in self._out.flush().values():
+                for message, receivers in outgoing:
+                    for address in receivers:
+                        per_peer.setdefault(address, []).append(message)
+            for address, messages in per_peer.items():
+                peer = self._peers.get(address)
+                if peer is not None and peer.session.state is State.ESTABLISHED:
+                    peer.session.send(messages)
+            await trio.sleep(0)
+
+    async def _fib_writer(self) -> None:
+        while True:
+            await self._fib_wake.wait()
+            self._fib_wake = trio.Event()
+            pending, self._fib_pending = self._fib_pending, {}
+            await trio.to_thread.run_sync(_write_fib, self.fib, pending)
+
+
+def _write_fib(fib: Any, pending: dict[str, tuple[str, ...]]) -> None:
+    for prefix, hops in pending.items():
+        try:
+            fib.replace(prefix, hops) if hops else fib.delete(prefix)
+        except Exception as exc:  # one bad route must not stop the others
+            log.warning("fib: %s", exc)
+
+
+def _route_json(prefix: str, route: Any, best: bool) -> dict[str, Any]:
+    a = route.attributes
+    return {
+        "prefix": prefix,
+        "next_hop": route.next_hop,
+        "as_path": aspath.as_path_to_str(a.as_path),
+        "origin": Origin(a.origin).name.lower(),
+        "med": a.med,
+        "local_pref": a.local_pref,
+        "communities": [WELL_KNOWN.get(c) or community_to_str(c) for c in a.communities],
+        "large_communities": [large_community_to_str(c) for c in a.large_communities],
+        "peer": route.peer.address if not route.peer.local else "local",
+        "best": best,
+    }
+
+
+def _key(password_file: str | None) -> bytes | None:
+    if password_file is None:
+        return None
+    with open(password_file, "rb") as handle:
+        return handle.read().strip()
+
+
+def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
+    return SessionConfig(
+        local_asn=speaker.asn,
+        router_id=speaker.router_id,
+        peer_asn=n.peer_asn,
+        hold_time=n.hold_time,
+        connect_retry_time=max(n.connect_retry, 0.1),
+        idle_hold_time=1.0,
+        passive=n.passive,
+        families=n.families,
+        max_prefixes=n.max_prefixes,
+        restart_after=n.max_prefixes_restart,
+    )
+
+
+def _dial(n: NeighborConfig, key: bytes | None) -> Dial:
+    return Dial(
+        address=n.address,
+        port=n.port,
+        local_address=n.local_address,
+        md5_key=key,
+        ttl=n.multihop_ttl,
+        gtsm=n.ttl_security,
+    )
+
+
+def _in_prefix(address: str, prefix: str) -> bool:
+    import ipaddress  # noqa: PLC0415
+
+    return ipaddress.ip_address(address) in ipaddress.ip_network(prefix)
+
+
+async def _cancel_later(scope: trio.CancelScope) -> None:
+    await trio.sleep(0.5)
+    scope.cancel()

@@ -1,0 +1,290 @@
+"""One peer's session on trio: dials or takes accepted streams, moves bytes between the
+socket and the sans-IO `Connection`, runs its timers, and hands events to the owner.
+
+Every call into the Connection happens on the trio thread between awaits, so no locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable
+
+import attrs
+import trio
+
+from pybgp.connection import Connection
+from pybgp.fsm import State
+from pybgp.negotiation import Initiator, collision_winner
+from pybgp.net.transport import open_bgp_connection
+from pybgp.session_actions import cease
+from pybgp.session_config import SessionConfig
+from pybgp.session_events import (
+    Event,
+    OpenReceived,
+    SessionDown,
+    StateChanged,
+    TcpCloseRequested,
+    TcpConnectRequested,
+)
+from pybgp.wire.constants import CeaseSubcode, Family
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen(kw_only=True)
+class Dial:
+    """How to reach the peer (and how it reaches us)."""
+
+    address: str
+    port: int = 179
+    local_address: str | None = None
+    md5_key: bytes | None = attrs.field(default=None, repr=False)
+    ttl: int | None = None
+    gtsm: bool = False
+    connect_timeout: float = 10.0
+
+
+OnEvent = Callable[["PeerSession", Event], None]
+
+
+class PeerSession:
+    """Drives one `Connection`; `on_event` sees every event except the transport ones."""
+
+    def __init__(self, config: SessionConfig, dial: Dial, on_event: OnEvent) -> None:
+        self.config, self.dial, self.on_event = config, dial, on_event
+        self.conn = Connection(config, trio.current_time())
+        self.established_at: float | None = None
+        self.last_error = ""
+        self._stream: trio.abc.Stream | None = None
+        self._wake = trio.Event()
+        self._connecting: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def state(self) -> State:
+        return self.conn.state
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            self._handle(self.conn.start(trio.current_time()))
+            task_status.started()
+            await self._timers_and_writes()
+
+    def stop(self) -> None:
+        """Cease (administrative shutdown) and stay down; the run task keeps going idle."""
+        self._handle(self.conn.stop(trio.current_time()))
+
+    def reset(self) -> None:
+        """Hard reset: Cease (administrative reset), then start again."""
+        now = trio.current_time()
+        self._handle(self.conn.stop(now, cease(CeaseSubcode.ADMIN_RESET)))
+        self._handle(self.conn.start(now))
+
+    def prefix_limit_exceeded(self, family: Family, limit: int) -> None:
+        self._handle(self.conn.prefix_limit_exceeded(family, limit, trio.current_time()))
+
+    def local_address(self) -> str | None:
+        """Our address on the current connection (the next hop we give eBGP peers)."""
+        sock = getattr(self._stream, "socket", None)
+        if sock is None:
+            return None
+        return str(sock.getsockname()[0]).split("%")[0]
+
+    def send(self, messages: list[bytes]) -> None:
+        """Queue encoded UPDATEs (only in Established)."""
+        now = trio.current_time()
+        for raw in messages:
+            self.conn.send_update(raw, now)
+        self._kick()
+
+    def accept(self, stream: trio.abc.Stream) -> None:
+        """A connection the peer opened to us (the listener matched its address)."""
+        assert self._nursery is not None
+        if self._stream is None and self.state in (State.IDLE, State.CONNECT, State.ACTIVE):
+            if self._connecting is not None:
+                self._connecting.cancel()  # the peer's connection wins the race to us
+            self._attach(stream)
+            return
+        if self.state is State.ESTABLISHED:
+            # RFC 4271 §6.8: a new connection against an Established session is closed.
+            self._nursery.start_soon(_refuse, stream)
+            return
+        self._nursery.start_soon(self._collision, stream)
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    def _handle(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, TcpConnectRequested):
+                self._start_connect()
+            elif isinstance(event, TcpCloseRequested):
+                self._close_after_flush()
+            else:
+                if isinstance(event, StateChanged):
+                    self._note_state(event)
+                elif isinstance(event, SessionDown):
+                    self.last_error = event.reason
+                self.on_event(self, event)
+        self._kick()
+
+    def _note_state(self, event: StateChanged) -> None:
+        if event.new is State.ESTABLISHED:
+            self.established_at = trio.current_time()
+        elif event.old is State.ESTABLISHED:
+            self.established_at = None
+        log.info("peer %s: %s -> %s", self.dial.address, event.old.name, event.new.name)
+
+    def _start_connect(self) -> None:
+        if self._connecting is not None or self._stream is not None or self._nursery is None:
+            return
+        scope = trio.CancelScope()
+        self._connecting = scope
+        self._nursery.start_soon(self._connect, scope)
+
+    async def _connect(self, scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                stream = await open_bgp_connection(
+                    self.dial.address,
+                    self.dial.port,
+                    local_address=self.dial.local_address,
+                    md5_key=self.dial.md5_key,
+                    ttl=self.dial.ttl,
+                    gtsm=self.dial.gtsm,
+                    timeout=self.dial.connect_timeout,
+                )
+            except (OSError, TimeoutError) as exc:
+                self._connecting = None
+                log.debug("peer %s: connect failed: %s", self.dial.address, exc)
+                self._handle(self.conn.connection_lost(trio.current_time()))
+                return
+            self._connecting = None
+            if self._stream is not None or self.state not in (State.CONNECT, State.ACTIVE):
+                await stream.aclose()  # an accepted connection got there first
+                return
+            self._attach(stream)
+        if scope.cancelled_caught:
+            self._connecting = None
+
+    def _attach(self, stream: trio.abc.Stream) -> None:
+        assert self._nursery is not None
+        self._stream = stream
+        self._handle(self.conn.connection_made(trio.current_time()))
+        self._nursery.start_soon(self._read, stream)
+
+    async def _read(self, stream: trio.abc.Stream) -> None:
+        while self._stream is stream:
+            try:
+                data = await stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                data = b""
+            if self._stream is not stream:
+                return
+            if not data:
+                self._drop(stream)
+                self._handle(self.conn.connection_lost(trio.current_time()))
+                return
+            self._handle(self.conn.receive_data(bytes(data), trio.current_time()))
+
+    def _drop(self, stream: trio.abc.Stream) -> None:
+        if self._stream is stream:
+            self._stream = None
+        assert self._nursery is not None
+        self._nursery.start_soon(_close, stream)
+
+    def _close_after_flush(self) -> None:
+        stream = self._stream
+        if stream is None:
+            return
+        self._stream = None
+        data = self.conn.data_to_send()
+        assert self._nursery is not None
+        self._nursery.start_soon(_send_and_close, stream, data)
+
+    async def _timers_and_writes(self) -> None:
+        while True:
+            data = self.conn.data_to_send()
+            if data and self._stream is not None:
+                stream = self._stream
+                try:
+                    await stream.send_all(data)
+                    self.conn.data_sent(trio.current_time())
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    if self._stream is stream:
+                        self._drop(stream)
+                        self._handle(self.conn.connection_lost(trio.current_time()))
+                continue
+            deadline = self.conn.next_deadline()
+            self._wake = trio.Event()
+            with trio.move_on_at(deadline if deadline is not None else math.inf):
+                await self._wake.wait()
+            now = trio.current_time()
+            if deadline is not None and now >= deadline:
+                self._handle(self.conn.handle_timer(now))
+
+    async def _collision(self, stream: trio.abc.Stream) -> None:
+        """RFC 4271 §6.8: a second connection while ours is opening. Run it until its OPEN,
+        then keep the connection opened by the side with the higher BGP Identifier."""
+        rival = Connection(self.config, trio.current_time())
+        rival.start(trio.current_time(), passive=True)
+        events = rival.connection_made(trio.current_time())
+        peer_id = None
+        with trio.move_on_after(self.config.hold_time or 90):
+            while peer_id is None and rival.state not in (State.IDLE,):
+                await stream.send_all(rival.data_to_send())
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                events = rival.receive_data(bytes(data), trio.current_time())
+                peer_id = next((e.open.bgp_id for e in events if isinstance(e, OpenReceived)), None)
+        if peer_id is None or self.state not in (State.OPEN_SENT, State.OPEN_CONFIRM):
+            await _refuse(stream)
+            return
+        ours = self.conn.outgoing  # only our own dialled connection competes with the peer's
+        winner = collision_winner(
+            self.config.router_id, peer_id, self.config.local_asn, self.config.peer_asn
+        )
+        if not ours or winner is Initiator.LOCAL:
+            await _send_and_close(stream, rival.data_to_send() + _cease_collision(rival))
+            return
+        # The peer's connection wins: drop ours and carry on with the rival's state.
+        self._handle(self.conn.collision_dump(trio.current_time()))
+        self.conn = rival
+        self._attach_rival(stream, events)
+
+    def _attach_rival(self, stream: trio.abc.Stream, events: list[Event]) -> None:
+        assert self._nursery is not None
+        self._stream = stream
+        self._handle(events)
+        self._nursery.start_soon(self._read, stream)
+
+
+def _cease_collision(conn: Connection) -> bytes:
+    conn.collision_dump(trio.current_time())
+    return conn.data_to_send()
+
+
+async def _refuse(stream: trio.abc.Stream) -> None:
+    await _close(stream)
+
+
+async def _send_and_close(stream: trio.abc.Stream, data: bytes) -> None:
+    with trio.move_on_after(5):
+        try:
+            if data:
+                await stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+    await _close(stream)
+
+
+async def _close(stream: trio.abc.Stream) -> None:
+    quiet = contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+    with trio.CancelScope(shield=True), quiet:
+        await stream.aclose()
