@@ -95,7 +95,7 @@ def run_rib(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(routes, indent=2))
         return 0
-    rows = [["", "Network", "Next Hop", "AS_PATH", "Age", "Attrs"]]
+    rows = [["", "Network", "Next Hop", "AS_PATH", "Attrs"]]
     for route in routes:
         mark = "*>" if route.get("best") else "* "
         attrs = [f"origin {route['origin']}"]
@@ -107,14 +107,7 @@ def run_rib(args: argparse.Namespace) -> int:
         if route.get("large_communities"):
             attrs.append("large " + " ".join(route["large_communities"]))
         rows.append(
-            [
-                mark,
-                route["prefix"],
-                route["next_hop"],
-                route["as_path"] or "-",
-                _duration(route.get("age")),
-                ", ".join(attrs),
-            ]
+            [mark, route["prefix"], route["next_hop"], route["as_path"] or "-", ", ".join(attrs)]
         )
     print(_table(rows))
     return 0

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/frr-image.sh  # FRR as a container for the interop tests
 echo "== ruff"
 .venv/bin/ruff check pybgp kuberouter tests bench fixtures
 echo "== mypy (strict, pybgp)"
