@@ -321,7 +321,7 @@ class Speaker:
         return receive
 
     # -- events from sessions ---------------------------------------------------------
-    def _accept(self, stream: trio.SocketStream, address: Any) -> None:
+    async def _accept(self, stream: trio.SocketStream, address: Any) -> None:
         peer = self._peers.get(str(address))
         if peer is None:
             dynamic = next((d for d in self._dynamic if _in_prefix(str(address), d.prefix)), None)
