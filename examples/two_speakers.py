@@ -38,9 +38,8 @@ async def main() -> None:
             await nursery.start(a.run)
             await nursery.start(b.run)
             change = await learned.receive()
-            print(
-                f"B learned {change.prefix} via {', '.join(change.next_hops)}, AS path {change.as_path}"
-            )
+            hops = ", ".join(change.next_hops)
+            print(f"B learned {change.prefix} via {hops}, AS path {change.as_path}")
             print("B's neighbours:", [(n["address"], n["state"]) for n in b.neighbors()])
             await a.shutdown()
             await b.shutdown()

@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/frr-image.sh  # FRR as a container for the interop tests
 echo "== ruff"
-.venv/bin/ruff check pybgp kuberouter tests bench fixtures
+.venv/bin/ruff check pybgp kuberouter tests bench fixtures examples
 echo "== mypy (strict, pybgp)"
 .venv/bin/mypy
 echo "== pytest"
