@@ -34,24 +34,29 @@ def prefixes_from_json(items: Any, family: Family, field: str, addpath: bool) ->
         raise ValueError(f"{field}: expected a list of prefixes")
     keys = []
     for item in items:
-        if addpath:
-            if not isinstance(item, dict) or not isinstance(item.get("path_id"), int):
-                raise ValueError(
-                    f"{field}: ADD-PATH is on for {family.name}: expected "
-                    f'{{"prefix": ..., "path_id": N}}, not {item!r}'
-                )
-            path_id = item["path_id"]
-            if not 0 <= path_id < 2**32:
-                raise ValueError(f"{field}: path_id {path_id} out of range")
-            keys.append(nlri_from_str(str(item.get("prefix")), family, path_id))
-        elif isinstance(item, str):
-            keys.append(nlri_from_str(item, family))
-        else:
-            raise ValueError(
-                f"{field}: expected a prefix string (ADD-PATH is off for "
-                f"{family.name}), not {item!r}"
-            )
+        try:
+            keys.append(_prefix_from_json(item, family, addpath))
+        except ValueError as exc:
+            raise ValueError(f"{field}: {exc}") from None
     return tuple(keys)
+
+
+def _prefix_from_json(item: Any, family: Family, addpath: bool) -> Nlri:
+    if not addpath:
+        if not isinstance(item, str):
+            raise ValueError(
+                f"expected a prefix string (ADD-PATH is off for {family.name}), not {item!r}"
+            )
+        return nlri_from_str(item, family)
+    if not isinstance(item, dict) or not isinstance(item.get("path_id"), int):
+        raise ValueError(
+            f'ADD-PATH is on for {family.name}: expected {{"prefix": ..., "path_id": N}},'
+            f" not {item!r}"
+        )
+    path_id = item["path_id"]
+    if not 0 <= path_id < 2**32:
+        raise ValueError(f"path_id {path_id} out of range")
+    return nlri_from_str(str(item.get("prefix")), family, path_id)
 
 
 def attributes_to_json(
