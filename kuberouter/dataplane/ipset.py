@@ -1,0 +1,63 @@
+"""ipset through `ipset restore` and `ipset save`, for the iptables back end.
+
+Writes use render_ipset's text: each set is filled under a temporary name and swapped
+in, so a packet sees the old or the new members, never a half-filled set. Sets are
+destroyed only when asked, after the rules that match on them are gone. Reads keep our
+sets only (KUBE-SRC-/KUBE-DST-, their inet6: twins, and leftover TMP- sets).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from kuberouter.dataplane.commands import Runner
+from kuberouter.dataplane.plan import Listing, is_our_set
+from kuberouter.netpol.render import render_ipset
+from kuberouter.netpol.ruleset import IPSet
+
+
+class Ipset:
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    def write(self, sets: Sequence[IPSet]) -> None:
+        if sets:
+            self.runner.run("ipset", "restore", input=render_ipset(sets))
+
+    def destroy(self, names: Iterable[str]) -> None:
+        text = "".join(f"destroy {name}\n" for name in names)
+        if text:
+            # -exist: a set that is already gone is not an error.
+            self.runner.run("ipset", "-exist", "restore", input=text)
+
+    def read(self) -> dict[tuple[int, str], Listing]:
+        """(family, name) -> ("<type> <family>", sorted members as ipset prints them)."""
+        return parse_save(self.runner.run("ipset", "save").stdout)
+
+
+def parse_save(text: str) -> dict[tuple[int, str], Listing]:
+    headers: dict[str, tuple[int, str]] = {}
+    members: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        verb, _, rest = line.partition(" ")
+        name, _, rest = rest.partition(" ")
+        if not is_our_set(name):
+            continue
+        if verb == "create":
+            fields = rest.split()
+            family = 6 if _option(fields, "family") == "inet6" else 4
+            headers[name] = (family, f"{fields[0]} {_option(fields, 'family')}")
+            members.setdefault(name, [])
+        elif verb == "add":
+            members.setdefault(name, []).append(rest)
+    return {
+        (family, name): (header, *sorted(members[name]))
+        for name, (family, header) in headers.items()
+    }
+
+
+def _option(fields: list[str], key: str) -> str:
+    try:
+        return fields[fields.index(key) + 1]
+    except (ValueError, IndexError):
+        return ""

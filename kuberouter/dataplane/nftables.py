@@ -1,0 +1,147 @@
+"""The nftables back end (`--use-nftables-for-netpol`): our own tables
+`ip kube-router-filter-ipv4` and `ip6 kube-router-filter-ipv6`.
+
+Every apply is ONE `nft -f` transaction for both families, and it is incremental: only
+changed sets are flushed and refilled, only changed chains flushed and refilled, removed
+chains flushed then deleted (after the chains that jumped to them were rewritten in the
+same transaction), removed sets deleted last. The kernel commits the whole transaction or
+none of it, so no packet sees half of a change. A family that goes away loses its table.
+The text of each set and chain comes from render_nft (rendered for just the objects
+being written), so the two renderings cannot disagree. Nothing outside our tables is
+named; the base chains hook input/forward/output at filter priority themselves, so
+there are no jumps to keep in other tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from kuberouter.dataplane.commands import Runner
+from kuberouter.dataplane.firewall import PlannedBackend, Usage
+from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed
+from kuberouter.netpol.names import IPV6_SET_PREFIX
+from kuberouter.netpol.render_nft import render_nft, table_name
+
+_Block = tuple[list[str], list[str]]  # (header lines, rule lines or element list)
+
+
+def table(family: int) -> str:
+    return f"{'ip' if family == 4 else 'ip6'} {table_name(family)}"
+
+
+def nft_set_name(name: str) -> str:
+    return name.removeprefix(IPV6_SET_PREFIX)
+
+
+def _logical_set_name(name: str, family: int) -> str:
+    return IPV6_SET_PREFIX + name if family == 6 else name
+
+
+def blocks(script: str) -> dict[tuple[str, str], _Block]:
+    """Split render_nft's table body into ("set"|"chain", name) -> (header, body)."""
+    found: dict[tuple[str, str], _Block] = {}
+    current: _Block | None = None
+    for line in script.splitlines():
+        if line.startswith("\t") and not line.startswith("\t\t") and line.endswith("{"):
+            kind, name = line.strip().split(" ")[:2]
+            current = found[(kind, name)] = ([], [])
+        elif line.startswith("\t\t") and current is not None:
+            text = line.strip()
+            if text.startswith("elements = {"):
+                current[1].append(text.removeprefix("elements = {").removesuffix("}").strip())
+            elif text.startswith(("type ", "flags ")):
+                current[0].append(text.rstrip(";"))
+            else:
+                current[1].append(text)
+    return found
+
+
+class NftablesBackend(PlannedBackend):
+    def __init__(self, runner: Runner | None = None) -> None:
+        super().__init__()
+        self.runner = runner or Runner()
+
+    def usage(self) -> Usage:
+        return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
+
+    def read(self) -> Programmed:
+        chains: dict[tuple[int, str], list[str]] = {}
+        sets: dict[tuple[int, str], Listing] = {}
+        hooks: set[tuple[int, str]] = set()
+        for family in (4, 6):
+            done = self.runner.run(
+                "nft", "-j", "list", "table", *table(family).split(), check=False
+            )
+            if done.returncode != 0:
+                continue  # no table of ours in this family
+            for item in json.loads(done.stdout)["nftables"]:
+                _read_item(item, family, chains, sets, hooks)
+        return Programmed(
+            chains={key: tuple(lines) for key, lines in chains.items()},
+            sets=sets,
+            hooks=frozenset(hooks),
+        )
+
+    def _execute(self, plans: Sequence[FamilyPlan]) -> None:
+        script = [line for plan in plans for line in self.script(plan)]
+        if script:
+            self.runner.run("nft", "-f", "-", input="\n".join(script) + "\n")
+
+    def script(self, plan: FamilyPlan) -> list[str]:
+        """The nft commands for one family's plan (all families go in one transaction)."""
+        where = table(plan.family)
+        if plan.ruleset is None:
+            return [f"add table {where}", f"delete table {where}"]
+        if not (plan.write_sets or plan.write_chains or plan.delete_sets or plan.delete_chains):
+            return []
+        rendered = blocks(render_nft(plan.partial()))
+        lines = [f"add table {where}"]
+        for ipset in plan.write_sets:
+            name = nft_set_name(ipset.name)
+            header, elements = rendered[("set", name)]
+            lines.append(f"add set {where} {name} {{ {'; '.join(header)}; }}")
+            lines.append(f"flush set {where} {name}")
+            lines += [f"add element {where} {name} {{ {text} }}" for text in elements]
+        for chain in plan.write_chains:
+            header = rendered[("chain", chain.name)][0]
+            spec = f" {{ {' '.join(header)}; }}" if header else ""
+            lines.append(f"add chain {where} {chain.name}{spec}")
+        lines += [f"add chain {where} {name}" for name in plan.delete_chains]
+        flushed = [chain.name for chain in plan.write_chains] + list(plan.delete_chains)
+        lines += [f"flush chain {where} {name}" for name in flushed]
+        for chain in plan.write_chains:
+            rules = rendered[("chain", chain.name)][1]
+            lines += [f"add rule {where} {chain.name} {rule}" for rule in rules]
+        lines += [f"delete chain {where} {name}" for name in plan.delete_chains]
+        lines += [f"delete set {where} {nft_set_name(name)}" for name in plan.delete_sets]
+        return lines
+
+
+def _read_item(
+    item: dict[str, Any],
+    family: int,
+    chains: dict[tuple[int, str], list[str]],
+    sets: dict[tuple[int, str], Listing],
+    hooks: set[tuple[int, str]],
+) -> None:
+    if "chain" in item:
+        chain = item["chain"]
+        base = {key: chain[key] for key in ("type", "hook", "prio", "policy") if key in chain}
+        chains.setdefault((family, chain["name"]), []).insert(0, _canonical(base))
+        if chain.get("hook") and chain["name"] == f"KUBE-ROUTER-{chain['hook'].upper()}":
+            hooks.add((family, chain["hook"].upper()))
+    elif "rule" in item:
+        rule = item["rule"]
+        entry = {"expr": rule.get("expr"), "comment": rule.get("comment")}
+        chains.setdefault((family, rule["chain"]), []).append(_canonical(entry))
+    elif "set" in item:
+        found = item["set"]
+        header = _canonical({"type": found.get("type"), "flags": found.get("flags", [])})
+        elements = sorted(_canonical(element) for element in found.get("elem", []))
+        sets[(family, _logical_set_name(found["name"], family))] = (header, *elements)
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

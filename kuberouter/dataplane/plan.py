@@ -1,0 +1,227 @@
+"""What to change, per address family: the diff of two DesiredStates (incremental apply),
+or of a DesiredState and what the kernel holds (repair, cleanup).
+
+A plan names the sets and chains to (re)write, the ones to delete and the jumps from the
+built-in chains to add or remove; the back ends turn it into tool input. Deciding that a
+programmed object is still right needs its kernel listing, which each tool spells its own
+way (`-s 10.0.0.1/32`, `--icmp-type 8`, nft JSON): `Learned` remembers, per object, the
+listing the kernel showed right after we wrote it, so a repair compares listings instead
+of re-implementing every tool's normal form. An object we have not seen listed since it
+last changed counts as drifted and is rewritten (once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal, cast
+
+import attrs
+
+from kuberouter.netpol import names
+from kuberouter.netpol.ruleset import Chain, DesiredState, Family, IPSet, Ruleset
+
+TOP_CHAINS = frozenset({"KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT"})
+TEMP_SET_PREFIX = "TMP-"  # render_ipset fills a set under this prefix, then swaps it in
+_SET_PREFIXES = (names.SRC_SET_PREFIX, names.DST_SET_PREFIX)
+_CHAIN_PREFIXES = (names.POD_CHAIN_PREFIX, names.POLICY_CHAIN_PREFIX)
+Listing = tuple[str, ...]
+ObjectKey = tuple[Literal["chain", "set"], int, str]  # (kind, family, name)
+
+
+def is_our_chain(name: str) -> bool:
+    return name in TOP_CHAINS or name.startswith(_CHAIN_PREFIXES)
+
+
+def is_our_set(name: str) -> bool:
+    bare = name.removeprefix(names.IPV6_SET_PREFIX)
+    if bare.startswith(TEMP_SET_PREFIX):
+        return len(bare) == len(TEMP_SET_PREFIX) + 16
+    return bare.startswith(_SET_PREFIXES)
+
+
+@attrs.frozen(kw_only=True)
+class Programmed:
+    """Our chains and sets as the kernel lists them (sets: header, then sorted entries),
+    and the (family, built-in chain) pairs whose first rule leads into our chain."""
+
+    chains: Mapping[tuple[int, str], Listing] = attrs.field(factory=dict)
+    sets: Mapping[tuple[int, str], Listing] = attrs.field(factory=dict)
+    hooks: frozenset[tuple[int, str]] = frozenset()
+
+    def families(self) -> set[int]:
+        return {family for family, _ in [*self.chains, *self.sets]}
+
+    def chain_names(self, family: int) -> list[str]:
+        return [name for each, name in self.chains if each == family]
+
+    def set_names(self, family: int) -> list[str]:
+        return [name for each, name in self.sets if each == family]
+
+
+@attrs.frozen(kw_only=True)
+class FamilyPlan:
+    family: Family
+    ruleset: Ruleset | None  # the desired ruleset; None when the family goes away
+    write_sets: tuple[IPSet, ...] = ()
+    delete_sets: tuple[str, ...] = ()
+    write_chains: tuple[Chain, ...] = ()
+    delete_chains: tuple[str, ...] = ()
+    hook: tuple[tuple[str, str], ...] = ()  # (built-in, our chain): put the jump first
+    unhook: tuple[str, ...] = ()  # built-in chains to take our jumps out of
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.write_sets
+            or self.delete_sets
+            or self.write_chains
+            or self.delete_chains
+            or self.hook
+            or self.unhook
+        )
+
+    def partial(self) -> Ruleset:
+        """The desired ruleset cut down to what this plan writes (for the renderers)."""
+        base = self.ruleset or Ruleset(
+            node="", family=self.family, local_addresses=frozenset(), sets={}, chains={}
+        )
+        return attrs.evolve(
+            base,
+            sets={ipset.name: ipset for ipset in self.write_sets},
+            chains={chain.name: chain for chain in self.write_chains},
+        )
+
+
+def _family(value: int) -> Family:
+    if value not in (4, 6):
+        raise ValueError(f"unknown address family {value}")
+    return cast(Family, value)
+
+
+def _changed(new: Mapping[str, object], old: Mapping[str, object]) -> list[str]:
+    return [name for name, value in new.items() if old.get(name) != value]
+
+
+def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPlan]:
+    """What turns `previous` (assumed programmed) into `desired`; unchanged objects are
+    left alone."""
+    plans = []
+    for family in sorted(set(desired.rulesets) | set(previous.rulesets)):
+        new, old = desired.rulesets.get(family), previous.rulesets.get(family)
+        if new is None:
+            assert old is not None
+            plan = FamilyPlan(
+                family=_family(family),
+                ruleset=None,
+                delete_sets=tuple(old.sets),
+                delete_chains=tuple(old.chains),
+                unhook=tuple(builtin for builtin, _ in previous.builtin_jumps),
+            )
+        else:
+            old_sets = old.sets if old else {}
+            old_chains = old.chains if old else {}
+            plan = FamilyPlan(
+                family=_family(family),
+                ruleset=new,
+                write_sets=tuple(new.sets[name] for name in _changed(new.sets, old_sets)),
+                delete_sets=tuple(name for name in old_sets if name not in new.sets),
+                write_chains=tuple(new.chains[name] for name in _changed(new.chains, old_chains)),
+                delete_chains=tuple(name for name in old_chains if name not in new.chains),
+                hook=desired.builtin_jumps if old is None else (),
+            )
+        if not plan.empty:
+            plans.append(plan)
+    return plans
+
+
+def plan_repair(
+    desired: DesiredState, programmed: Programmed, learned: Learned
+) -> list[FamilyPlan]:
+    """What turns the kernel's state into `desired`: drifted or unknown objects are
+    rewritten, objects of ours that are not desired are deleted, missing jumps put back.
+    With an empty `desired` this is the cleanup plan."""
+    plans = []
+    for family in sorted(set(desired.rulesets) | programmed.families()):
+        plan = _repair_family(_family(family), desired, programmed, learned)
+        if not plan.empty:
+            plans.append(plan)
+    return plans
+
+
+def _repair_family(
+    family: Family, desired: DesiredState, programmed: Programmed, learned: Learned
+) -> FamilyPlan:
+    ruleset = desired.rulesets.get(family)
+    sets = ruleset.sets if ruleset else {}
+    chains = ruleset.chains if ruleset else {}
+    builtins = tuple(builtin for builtin, _ in desired.builtin_jumps)
+    return FamilyPlan(
+        family=family,
+        ruleset=ruleset,
+        write_sets=tuple(
+            ipset
+            for ipset in sets.values()
+            if not learned.matches(("set", family, ipset.name), ipset, programmed.sets)
+        ),
+        delete_sets=tuple(name for name in programmed.set_names(family) if name not in sets),
+        write_chains=tuple(
+            chain
+            for chain in chains.values()
+            if not learned.matches(("chain", family, chain.name), chain, programmed.chains)
+        ),
+        delete_chains=tuple(name for name in programmed.chain_names(family) if name not in chains),
+        hook=tuple(
+            jump for jump in desired.builtin_jumps if (family, jump[0]) not in programmed.hooks
+        )
+        if ruleset
+        else (),
+        unhook=() if ruleset else builtins,
+    )
+
+
+def digest(listing: Iterable[str]) -> str:
+    return hashlib.blake2b("\n".join(listing).encode(), digest_size=16).hexdigest()
+
+
+class Learned:
+    """Object key -> (the object we wrote, digest of the kernel's listing of it)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[ObjectKey, tuple[Chain | IPSet, str]] = {}
+
+    def matches(
+        self,
+        key: ObjectKey,
+        wanted: Chain | IPSet,
+        listings: Mapping[tuple[int, str], Listing],
+    ) -> bool:
+        listing = listings.get((key[1], key[2]))
+        seen = self._seen.get(key)
+        if listing is None or seen is None:
+            return False
+        return seen[0] == wanted and seen[1] == digest(listing)
+
+    def learn(self, desired: DesiredState, programmed: Programmed) -> None:
+        """Remember the listing of every desired object (call right after writing)."""
+        seen: dict[ObjectKey, tuple[Chain | IPSet, str]] = {}
+        for family, ruleset in desired.rulesets.items():
+            for chain in ruleset.chains.values():
+                listing = programmed.chains.get((family, chain.name))
+                if listing is not None:
+                    seen[("chain", family, chain.name)] = (chain, digest(listing))
+            for ipset in ruleset.sets.values():
+                listing = programmed.sets.get((family, ipset.name))
+                if listing is not None:
+                    seen[("set", family, ipset.name)] = (ipset, digest(listing))
+        self._seen = seen
+
+    def clear(self) -> None:
+        self._seen = {}
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def count(plans: Sequence[FamilyPlan], field: str) -> int:
+    return sum(len(getattr(plan, field)) for plan in plans)
