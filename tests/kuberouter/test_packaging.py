@@ -44,3 +44,19 @@ def test_agent_distribution_installs_with_its_commands(tmp_path: Path) -> None:
     assert "--protocol" in ctl
     probe = "import kubernetes, pyroute2, prometheus_client, yaml, pybgp.wire.message"
     subprocess.run([env_dir / "bin" / "python", "-c", probe], check=True, cwd=tmp_path)
+
+
+def test_every_subpackage_is_in_the_distribution() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "kuberouter" / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "packages"
+        ]
+    )
+    found = {
+        ".".join(("kuberouter", *init.parent.relative_to(ROOT / "kuberouter").parts))
+        for init in (ROOT / "kuberouter").rglob("__init__.py")
+        if "build" not in init.parts
+    }
+    assert found == listed
