@@ -107,6 +107,8 @@ class Speaker:
         self._fib_wake = trio.Event()
         self._best_subscribers: list[trio.MemorySendChannel[BestPathChange]] = []
         self._state_subscribers: list[trio.MemorySendChannel[PeerStateChange]] = []
+        self._dynamic: Sequence[Any] = ()  # dynamic neighbour prefixes (config)
+        self._file_routes: set[str] = set()  # prefixes the configuration file originates
 
     @classmethod
     def from_config(cls, config: DaemonConfig, fib: Any = None) -> Speaker:
@@ -124,9 +126,9 @@ class Speaker:
             speaker.add_peer(neighbor)
         for route in config.routes:
             speaker.announce(route)
+        speaker._file_routes = {route.prefix for route in config.routes}
         return speaker
 
-    _dynamic: Sequence[Any] = ()
 
     # -- running ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -212,12 +214,16 @@ class Speaker:
         for address, neighbor in wanted.items():
             if address not in self._peers:
                 self.add_peer(neighbor)
+        # Routes from the file follow the file; routes added at run time (pybgp rib add,
+        # the API) stay, as GoBGP keeps API routes across a reload.
         new_routes = {r.prefix: r for r in config.routes}
-        for prefix in set(self._routes) - set(new_routes):
-            self.withdraw(prefix)
+        for prefix in self._file_routes - set(new_routes):
+            if prefix in self._routes:
+                self.withdraw(prefix)
         for prefix, route in new_routes.items():
             if self._routes.get(prefix) != route:
                 self.announce(route)
+        self._file_routes = set(new_routes)
 
     # -- routes we originate ----------------------------------------------------------
     def announce(self, route: RouteConfig) -> None:
@@ -511,6 +517,7 @@ def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
         hold_time=n.hold_time,
         connect_retry_time=max(n.connect_retry, 0.1),
         idle_hold_time=1.0,
+        idle_hold_max=30.0,
         passive=n.passive,
         families=n.families,
         max_prefixes=n.max_prefixes,

@@ -103,6 +103,12 @@ class Connection(SessionActions):
         shutdown = notification or cease(CeaseSubcode.ADMIN_SHUTDOWN)
         return self._run(E.MANUAL_STOP, shutdown)
 
+    @property
+    def waiting_to_restart(self) -> bool:
+        """Idle, between a failure and the automatic restart its back-off delays (not after
+        a stop, nor while a max-prefix restart delay runs)."""
+        return self.state is S.IDLE and self._auto_restart and self._restart_delay is None
+
     def connection_made(self, now: float) -> list[Event]:
         """The TCP connection is up: ours (Tcp_CR_Acked) in Connect, else the peer's."""
         self._tick(now)

@@ -103,7 +103,11 @@ class PeerSession:
     def accept(self, stream: trio.abc.Stream) -> None:
         """A connection the peer opened to us (the listener matched its address)."""
         assert self._nursery is not None
-        if self._stream is None and self.state in (State.IDLE, State.CONNECT, State.ACTIVE):
+        if self._stream is None and self.conn.waiting_to_restart:
+            # The peer is back while our back-off runs: take its connection now (as FRR
+            # does) rather than refuse it until our next attempt.
+            self._handle(self.conn.start(trio.current_time()))
+        if self._stream is None and self.state in (State.CONNECT, State.ACTIVE):
             if self._connecting is not None:
                 self._connecting.cancel()  # the peer's connection wins the race to us
             self._attach(stream)
@@ -236,13 +240,18 @@ class PeerSession:
         events = rival.connection_made(trio.current_time())
         peer_id = None
         with trio.move_on_after(self.config.hold_time or 90):
-            while peer_id is None and rival.state not in (State.IDLE,):
-                await stream.send_all(rival.data_to_send())
-                data = await stream.receive_some(65536)
-                if not data:
-                    break
-                events = rival.receive_data(bytes(data), trio.current_time())
-                peer_id = next((e.open.bgp_id for e in events if isinstance(e, OpenReceived)), None)
+            try:
+                while peer_id is None and rival.state is not State.IDLE:
+                    await stream.send_all(rival.data_to_send())
+                    data = await stream.receive_some(65536)
+                    if not data:
+                        break
+                    events = rival.receive_data(bytes(data), trio.current_time())
+                    peer_id = next(
+                        (e.open.bgp_id for e in events if isinstance(e, OpenReceived)), None
+                    )
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                peer_id = None  # the peer gave up on this connection: ours stays
         if peer_id is None or self.state not in (State.OPEN_SENT, State.OPEN_CONFIRM):
             await _refuse(stream)
             return
