@@ -293,5 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (opts.run_router or opts.run_service_proxy or opts.run_firewall):
         logger.info("Router, Firewall or Service proxy functionality must be specified. Exiting!")
         return 0
-    logger.warning("the kube-router agent is not implemented yet; the options are valid, exiting")
+    return _run_agent(opts)
+
+
+def _run_agent(opts: Options) -> int:
+    import trio  # noqa: PLC0415 (kept off the path of --help and flag errors)
+
+    from kuberouter.agent import run_agent  # noqa: PLC0415
+    from kuberouter.k8s import CacheSyncTimeout, ConfigError  # noqa: PLC0415
+
+    try:
+        trio.run(run_agent, opts)
+    except (CacheSyncTimeout, ConfigError) as exc:
+        logger.error("%s", exc)
+        return 1
     return 0

@@ -356,15 +356,20 @@ def test_good_command_line_is_accepted(argv: tuple[str, ...]) -> None:
 # --- what the command does ---------------------------------------------------------------------
 
 
-def test_valid_options_exit_0_saying_the_agent_is_missing(
-    capsys: pytest.CaptureFixture[str],
+def test_without_a_cluster_the_agent_says_so_and_exits_1(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert cli.main([]) == 0
-    assert "not implemented yet" in capsys.readouterr().err
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert cli.main([]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip()
+
+
+NO_CONTROLLERS = ["--run-router=false", "--run-service-proxy=false", "--run-firewall=false"]
 
 
 def test_not_implemented_flags_warn_when_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--enable-bfd", "--bgp-port=1179", "--v=2"]) == 0
+    assert cli.main(["--enable-bfd", "--bgp-port=1179", "--v=2", *NO_CONTROLLERS]) == 0
     err = capsys.readouterr().err
     assert "--enable-bfd is set but not implemented yet" in err
     assert "--bgp-port is set but not implemented yet" in err
@@ -372,12 +377,12 @@ def test_not_implemented_flags_warn_when_set(capsys: pytest.CaptureFixture[str])
 
 
 def test_effective_options_at_v3(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([*PEER, "--peer-router-passwords=c2VjcmV0", "-v", "3"]) == 0
+    assert cli.main([*PEER, "--peer-router-passwords=c2VjcmV0", "-v", "3", *NO_CONTROLLERS]) == 0
     err = capsys.readouterr().err
     assert 'FLAG: --routes-sync-period="5m0s"' in err
     assert 'FLAG: --peer-router-passwords="<redacted>"' in err
     assert "c2VjcmV0" not in err
-    assert cli.main(["-v", "2"]) == 0
+    assert cli.main(["-v", "2", *NO_CONTROLLERS]) == 0
     assert "FLAG:" not in capsys.readouterr().err
 
 

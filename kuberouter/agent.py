@@ -1,0 +1,93 @@
+"""The agent process: one root trio nursery holding the Kubernetes layer, the enabled
+controllers (as they arrive), and the health and metrics servers.
+
+SIGTERM/SIGINT stop it cleanly and leave the data plane in place, so pods keep their
+network while the agent restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Iterator
+
+import prometheus_client
+import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
+from kuberouter.k8s import Store, Watcher
+from kuberouter.options import Options
+
+log = logging.getLogger("kuberouter.agent")
+
+
+class WatchCollector(Collector):
+    """The Kubernetes layer's own figures, read when /metrics is scraped."""
+
+    def __init__(self, watcher: Watcher, store: Store) -> None:
+        self.watcher, self.store = watcher, store
+
+    def collect(self) -> Iterator[prometheus_client.Metric]:
+        stats = self.watcher.stats
+        counters = {
+            "kube_router_watch_events": ("events", "Watch events received, per kind"),
+            "kube_router_watch_restarts": (
+                "watch_restarts",
+                "Watches reopened after a drop or error",
+            ),
+            "kube_router_watch_relists": ("relists", "Lists forced by 410 Gone"),
+        }
+        for name, (field, help_text) in counters.items():
+            family = CounterMetricFamily(name, help_text, labels=["kind"])
+            for kind, kind_stats in sorted(stats.items()):
+                family.add_metric([kind], getattr(kind_stats, field))
+            yield family
+        sizes = GaugeMetricFamily(
+            "kube_router_store_objects", "Objects in the store, per kind", labels=["kind"]
+        )
+        for kind, size in sorted(self.store.sizes().items()):
+            sizes.add_metric([kind], size)
+        yield sizes
+
+
+async def run_agent(
+    options: Options, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    store = Store()
+    watcher = Watcher.from_options(options, store)
+    health = Health()
+    collector = WatchCollector(watcher, store)
+    REGISTRY.register(collector)
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(watcher.run)
+            log.info(
+                "caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items()))
+            )
+            if options.health_port:
+                await nursery.start(
+                    serve_http,
+                    options.health_addr or "",
+                    options.health_port,
+                    health_routes(health),
+                )
+            if options.metrics_port:
+                routes = metrics_routes(options.metrics_path)
+                await nursery.start(
+                    serve_http, options.metrics_addr or "", options.metrics_port, routes
+                )
+            log.warning("no controller is implemented yet: watching the cluster only")
+            task_status.started()
+            await _until_signal()
+            log.info("stopping; the data plane stays as it is")
+            nursery.cancel_scope.cancel()
+    finally:
+        REGISTRY.unregister(collector)
+
+
+async def _until_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for _ in signals:
+            return
