@@ -52,9 +52,9 @@ def test_agent_serves_health_and_metrics_and_stops_on_sigterm(tmp_path: Path) ->
             "-m",
             "kuberouter",
             f"--kubeconfig={kubeconfig}",
-            f"--health-addr=127.0.0.1",
+            "--health-addr=127.0.0.1",
             f"--health-port={health}",
-            f"--metrics-addr=127.0.0.1",
+            "--metrics-addr=127.0.0.1",
             f"--metrics-port={metrics}",
         ]
         agent = subprocess.Popen(args, cwd=ROOT, stderr=subprocess.PIPE, text=True)
