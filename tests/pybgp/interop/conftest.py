@@ -1,6 +1,7 @@
 """Fixtures for the interop tests: the FRR image (built once per session when missing), the
-standard pybgpd-and-peer setup per daemon (one per test module), and `make_pair` for tests
-that need a setup of their own. A failing test's report carries both daemons' logs."""
+standard pybgpd-and-peer setup (`standard`, for the peer the module's `kind` fixture names),
+and `make_pair` for tests that need a setup of their own. A failing test's report carries
+both daemons' logs."""
 
 from __future__ import annotations
 
@@ -63,26 +64,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("daemon logs", "\n".join(p.diagnostics() for p in pairs)))
 
 
-def standard_pair(kind: str, request: pytest.FixtureRequest) -> Iterator[Pair]:
+@pytest.fixture(scope="module")
+def standard(kind: str, request: pytest.FixtureRequest) -> Iterator[Pair]:
+    """pybgpd and the peer `kind` names in the standard setup, shared by a module's tests for
+    that peer. The module defines `kind` (module-scoped; parametrized, each peer's setup is
+    stopped before the next one's starts)."""
     require_peer(kind, request)
     with bgp_pair(kind) as pair:
         yield pair
-
-
-@pytest.fixture(scope="module")
-def frr(request: pytest.FixtureRequest) -> Iterator[Pair]:
-    """pybgpd and FRR (container) in the standard setup, shared by a module's tests."""
-    yield from standard_pair("frr", request)
-
-
-@pytest.fixture(scope="module")
-def gobgp(request: pytest.FixtureRequest) -> Iterator[Pair]:
-    yield from standard_pair("gobgp", request)
-
-
-@pytest.fixture(scope="module")
-def bird(request: pytest.FixtureRequest) -> Iterator[Pair]:
-    yield from standard_pair("bird", request)
 
 
 class PairMaker:

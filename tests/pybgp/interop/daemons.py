@@ -562,6 +562,39 @@ class Peer(abc.ABC):
         wait_for(ready, f"{self.kind} to answer its CLI", 20)
 
 
+class ProcessPeer(Peer):
+    """A peer daemon run as a process of its own in the foreground (`spawn`): its pid is the
+    daemon's, so SIGSTOP, SIGTERM and SIGKILL go straight to it; its output goes to `log_name`
+    in the work directory."""
+
+    log_name = "daemon.log"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def launch(self, argv: Sequence[str], ready: Callable[[], object]) -> None:
+        """Run `argv` in the peer namespace and wait until `ready()` (its CLI answering)."""
+        self.proc = spawn(self.ns, argv, self.dir / self.log_name)
+        self.wait_ready(ready, self.running)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        end(self.proc)
+
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def close(self) -> None:
+        end(self.proc, signal.SIGKILL)
+
+    def diagnostics(self) -> str:
+        return f"--- {self.kind} log ({self.log_name}):\n{tail(self.dir / self.log_name)}"
+
+
 # ---------------------------------------------------------------- FRR
 
 
@@ -755,31 +788,14 @@ class FrrContainer(Frr):
         return f"--- FRR container {self.name}:\n{logs.stdout + logs.stderr if logs else ''}"
 
 
-class FrrDirect(Frr):
+class FrrDirect(ProcessPeer, Frr):
     """bgpd run directly in the peer namespace (its pid file kept in the work directory)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.proc: subprocess.Popen[bytes] | None = None
+    log_name = "bgpd.log"
 
     def start(self) -> None:
         self.write_config()
-        argv = [*self.bgpd_argv(str(self.dir)), "-i", str(self.dir / "bgpd.pid")]
-        self.proc = spawn(self.ns, argv, self.dir / "bgpd.log")
-        self.wait_ready(self.ready, lambda: self.proc is not None and self.proc.poll() is None)
-
-    def stop(self) -> None:
-        end(self.proc)
-
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def close(self) -> None:
-        end(self.proc, signal.SIGKILL)
-
-    def diagnostics(self) -> str:
-        return f"--- FRR bgpd log:\n{tail(self.dir / 'bgpd.log')}"
+        self.launch([*self.bgpd_argv(str(self.dir)), "-i", str(self.dir / "bgpd.pid")], self.ready)
 
 
 # ---------------------------------------------------------------- GoBGP
@@ -794,15 +810,12 @@ GOBGP_STATES = {
 }
 
 
-class Gobgp(Peer):
+class Gobgp(ProcessPeer):
     """gobgpd with its gRPC API on 127.0.0.1:50051 inside the namespace; routes are added with
     `gobgp global rib add` once it runs (GoBGP's config file has no routes)."""
 
     kind = "gobgp"
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.proc: subprocess.Popen[bytes] | None = None
+    log_name = "gobgpd.log"
 
     def config_text(self) -> str:
         v6_over_v4 = [s.neighbor for s in self.sessions if "ipv6" in s.families and not s.over_ipv6]
@@ -880,8 +893,7 @@ class Gobgp(Peer):
         config = self.dir / "gobgpd.toml"
         config.write_text(self.config_text())
         argv = ["gobgpd", "-f", str(config), "--api-hosts", "127.0.0.1:50051", "-l", "info"]
-        self.proc = spawn(self.ns, argv, self.dir / "gobgpd.log")
-        self.wait_ready(lambda: self.gobgp("global", "-j"), self.running)
+        self.launch(argv, lambda: self.gobgp("global", "-j"))
         for route in self.routes:
             self.gobgp("global", "rib", "add", *self.route_args(route))
 
@@ -897,19 +909,6 @@ class Gobgp(Peer):
         if route.prepend:
             args += ["aspath", ",".join(map(str, route.prepend))]
         return args
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        end(self.proc)
-
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def close(self) -> None:
-        end(self.proc, signal.SIGKILL)
 
     def neighbor(self, address: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.gobgp("neighbor", address, "-j"))
@@ -934,9 +933,6 @@ class Gobgp(Peer):
             out[family] = (state.get("received", 0), state.get("advertised", 0))
         return out
 
-    def diagnostics(self) -> str:
-        return f"--- gobgpd log:\n{tail(self.dir / 'gobgpd.log')}"
-
 
 def _gobgp_route(attrs: list[dict[str, Any]]) -> PeerRoute:
     by_type = {a["type"]: a for a in attrs}
@@ -959,15 +955,15 @@ def _gobgp_route(attrs: list[dict[str, Any]]) -> PeerRoute:
 # ---------------------------------------------------------------- BIRD
 
 
-class Bird(Peer):
+class Bird(ProcessPeer):
     """BIRD 2 with one `protocol bgp` per session (named s0, s1, ...); queried with birdc,
     whose output is text (BIRD has no JSON)."""
 
     kind = "bird"
+    log_name = "bird.log"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.proc: subprocess.Popen[bytes] | None = None
         self.socket = self.dir / "bird.ctl"
 
     def protocol(self, neighbor: str) -> str:
@@ -1027,21 +1023,7 @@ class Bird(Peer):
         config = self.dir / "bird.conf"
         config.write_text(self.config_text())
         argv = ["bird", "-f", "-c", str(config), "-s", str(self.socket)]
-        self.proc = spawn(self.ns, argv, self.dir / "bird.log")
-        self.wait_ready(lambda: "Daemon is up" in self.birdc("show", "status"), self.running)
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        end(self.proc)
-
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def close(self) -> None:
-        end(self.proc, signal.SIGKILL)
+        self.launch(argv, lambda: "Daemon is up" in self.birdc("show", "status"))
 
     def state(self, neighbor: str) -> str:
         out = self.birdc("show", "protocols", "all", self.protocol(neighbor))
@@ -1075,9 +1057,6 @@ class Bird(Peer):
             r"Channel (ipv[46]).*?Routes:\s+(\d+) imported, (\d+) exported", out, re.S
         )
         return {family: (int(imported), int(exported)) for family, imported, exported in found}
-
-    def diagnostics(self) -> str:
-        return f"--- bird log:\n{tail(self.dir / 'bird.log')}"
 
 
 def _bird_tuples(text: str) -> frozenset[str]:
