@@ -53,6 +53,7 @@ from pybgp.wire.pathattrs import PathAttributes
 
 log = logging.getLogger(__name__)
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+FLUSH_CHUNK = 20_000  # prefixes per step of the outbound flush (a few tens of ms)
 
 
 @attrs.frozen
@@ -128,7 +129,6 @@ class Speaker:
             speaker.announce(route)
         speaker._file_routes = {route.prefix for route in config.routes}
         return speaker
-
 
     # -- running ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -459,16 +459,22 @@ class Speaker:
         while True:
             await self._flush.wait()
             self._flush = trio.Event()
-            per_peer: dict[str, list[bytes]] = {}
-            for outgoing in self._out.flush().values():
-                for message, receivers in outgoing:
-                    for address in receivers:
-                        per_peer.setdefault(address, []).append(message)
-            for address, messages in per_peer.items():
-                peer = self._peers.get(address)
-                if peer is not None and peer.session.state is State.ESTABLISHED:
-                    peer.session.send(messages)
-            await trio.sleep(0)
+            # In parts, yielding between them: a whole table's worth of changes at once
+            # would hold the event loop (and every session's timers) for seconds.
+            while self._out.has_pending:
+                self._send_out(self._out.flush(limit=FLUSH_CHUNK))
+                await trio.sleep(0)
+
+    def _send_out(self, groups: dict[Any, list[Any]]) -> None:
+        per_peer: dict[str, list[bytes]] = {}
+        for outgoing in groups.values():
+            for message, receivers in outgoing:
+                for address in receivers:
+                    per_peer.setdefault(address, []).append(message)
+        for address, messages in per_peer.items():
+            peer = self._peers.get(address)
+            if peer is not None and peer.session.state is State.ESTABLISHED:
+                peer.session.send(messages)
 
     async def _fib_writer(self) -> None:
         while True:

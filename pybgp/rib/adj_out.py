@@ -13,6 +13,7 @@ withdrawals first.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
@@ -54,6 +55,21 @@ class _Batches:
             self.withdraw.setdefault(peers, []).extend(prefixes)
 
 
+class _Own:
+    """Stands in the table for a route the group's only member sent us: with split horizon
+    that member gets nothing for the prefix, so the route is exported only if another
+    member joins (`_materialize`). Saves the export and bookkeeping while a peer's table
+    comes in, the usual case on a node with one upstream."""
+
+    __slots__ = ("route", "source")
+    attributes = None
+    next_hop = None
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.source = route.peer.address
+
+
 class UpdateGroup:
     def __init__(self, key: ExportKey) -> None:
         self.key = key
@@ -65,6 +81,7 @@ class UpdateGroup:
         # Per member (with split horizon): how many advertised routes came from it.
         self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
         self._exports: dict[Family, dict[Route, Exported | None]] = {f: {} for f in key.families}
+        self._own: dict[Route, _Own] = {}
 
     def __repr__(self) -> str:
         return f"UpdateGroup({sorted(self.members)}, {self.key!r})"
@@ -72,6 +89,7 @@ class UpdateGroup:
     # -- members ------------------------------------------------------------------------
     def add_member(self, peer: PeerInfo) -> None:
         address = peer.address
+        self._materialize()
         self.members[address] = peer
         self._members_changed()
         if self.key.split_horizon:
@@ -84,6 +102,23 @@ class UpdateGroup:
         self._members_changed()
         for held in self._held_back.values():
             held.pop(address, None)
+
+    def _materialize(self) -> None:
+        """Export the routes kept as `_Own` (a second member is about to join)."""
+        if not self._own:
+            return
+        for family, table in self._advertised.items():
+            held = self._held_back[family]
+            entries: list[tuple[Nlri, object]] = list(table.items())
+            for prefix, entry in entries:
+                if isinstance(entry, _Own):
+                    exported = self.export(family, entry.route)
+                    if exported is None:
+                        del table[prefix]
+                        held[entry.source] -= 1
+                    else:
+                        table[prefix] = exported
+        self._own.clear()
 
     def _members_changed(self) -> None:
         self._everyone = frozenset(self.members)
@@ -139,7 +174,22 @@ class UpdateGroup:
         common: dict[Exported, list[Nlri]] = {}  # to every member, the usual case
         gone: list[Nlri] = []
         sources = self.members if self.key.split_horizon else {}
+        sole = next(iter(sources)) if len(sources) == 1 else None
+        held = self._held_back[family]
         for prefix, route in pending.items():
+            if sole is not None and route is not None and route.peer.address == sole:
+                old = table.get(prefix)
+                if old is None or old.source == sole:
+                    # The only member sent it: it gets nothing now (split horizon).
+                    own = self._own.get(route)
+                    if own is None:
+                        if len(self._own) >= _CACHE_LIMIT:
+                            self._own.clear()  # only sharing is lost
+                        own = self._own[route] = _Own(route)
+                    table[prefix] = own  # type: ignore[assignment]
+                    if old is None:
+                        held[sole] = held.get(sole, 0) + 1
+                    continue
             if route is None:
                 new = None
             elif route in exports:
@@ -292,9 +342,14 @@ class AdjRibOut:
         for prefix, _old, new in changes:
             pending[prefix] = new
 
-    def flush(self) -> dict[UpdateGroup, list[Outgoing]]:
-        """The UPDATEs for everything enqueued since the last flush, per group."""
-        pending, self._pending = self._pending, {}
+    @property
+    def has_pending(self) -> bool:
+        return any(self._pending.values())
+
+    def flush(self, limit: int | None = None) -> dict[UpdateGroup, list[Outgoing]]:
+        """The UPDATEs for what was enqueued since the last flush, per group: everything,
+        or the oldest `limit` prefixes (so a caller can yield between parts)."""
+        pending = self._take(limit)
         out: dict[UpdateGroup, list[Outgoing]] = {}
         for group in self._groups.values():
             messages: list[Outgoing] = []
@@ -304,6 +359,22 @@ class AdjRibOut:
             if messages:
                 out[group] = messages
         return out
+
+    def _take(self, limit: int | None) -> dict[Family, dict[Nlri, Route | None]]:
+        if limit is None:
+            taken, self._pending = self._pending, {}
+            return taken
+        taken = {}
+        for family, changes in self._pending.items():
+            if limit <= 0:
+                break
+            if len(changes) <= limit:
+                taken[family], self._pending[family] = changes, {}
+            else:
+                prefixes = list(itertools.islice(changes, limit))
+                taken[family] = {prefix: changes.pop(prefix) for prefix in prefixes}
+            limit -= len(taken[family])
+        return taken
 
     def advertised(self, address: str, family: Family) -> int:
         group = self._group_of.get(address)

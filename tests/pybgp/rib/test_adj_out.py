@@ -338,3 +338,40 @@ def test_ebgp_key_needs_a_local_address() -> None:
 
 def test_outgoing_is_message_and_receivers() -> None:
     assert Outgoing(b"x", frozenset({"a"})).peers == {"a"}
+
+
+def test_routes_of_a_groups_only_member_reach_a_member_who_joins_later() -> None:
+    # While peer 1 is alone in its group its own routes are not exported (split horizon
+    # leaves it nothing to send); peer 2 joining later must still get them.
+    speaker = Speaker()
+    speaker.join(peer(1), EBGP_KEY)
+    speaker.learn(peer(1), ("10.0.0.0/24", "10.0.1.0/24"), attributes(path=(65001,)))
+    assert speaker.sent_to("10.0.0.1") == []
+    assert speaker.out.advertised("10.0.0.1", IPV4_UNICAST) == 0
+    # A better path from elsewhere replaces peer 1's for one prefix: peer 1 gets it.
+    speaker.learn(peer(3), ("10.0.1.0/24",), attributes(path=()))
+    assert list(announced(speaker.sent_to("10.0.0.1"), CodecContext())) == ["10.0.1.0/24"]
+    table = speaker.join(peer(2), EBGP_KEY)
+    assert sorted(announced(table, CodecContext())) == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert speaker.out.advertised("10.0.0.1", IPV4_UNICAST) == 1
+    assert speaker.out.advertised("10.0.0.2", IPV4_UNICAST) == 2
+    # Peer 1 withdraws: peer 2 gets the withdrawal, peer 1 nothing.
+    speaker.forget(peer(1), "10.0.0.0/24")
+    outs = next(iter(speaker.out.flush().values()))
+    assert [(sorted(o.peers), withdrawn([o.message])) for o in outs] == [
+        (["10.0.0.2"], ["10.0.0.0/24"])
+    ]
+
+
+def test_flush_in_parts() -> None:
+    speaker = Speaker()
+    speaker.join(peer(2), EBGP_KEY)
+    speaker.learn(peer(1), ("10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"), attributes(path=(65001,)))
+    first = speaker.out.flush(limit=2)
+    assert speaker.out.has_pending
+    rest = speaker.out.flush(limit=2)
+    assert not speaker.out.has_pending
+    parts = [
+        sorted(announced([m for outs in part.values() for m, _ in outs])) for part in (first, rest)
+    ]
+    assert parts == [["10.0.0.0/24", "10.0.1.0/24"], ["10.0.2.0/24"]]
