@@ -175,21 +175,21 @@ class UpdateGroup:
         gone: list[Nlri] = []
         sources = self.members if self.key.split_horizon else {}
         sole = next(iter(sources)) if len(sources) == 1 else None
-        held = self._held_back[family]
+        owns, held_more = self._own, 0
         for prefix, route in pending.items():
-            if sole is not None and route is not None and route.peer.address == sole:
-                old = table.get(prefix)
-                if old is None or old.source == sole:
-                    # The only member sent it: it gets nothing now (split horizon).
-                    own = self._own.get(route)
-                    if own is None:
-                        if len(self._own) >= _CACHE_LIMIT:
-                            self._own.clear()  # only sharing is lost
-                        own = self._own[route] = _Own(route)
-                    table[prefix] = own  # type: ignore[assignment]
-                    if old is None:
-                        held[sole] = held.get(sole, 0) + 1
-                    continue
+            if sole is not None and route is not None:
+                own = owns.get(route)
+                if own is None and route.peer.address == sole:
+                    if len(owns) >= _CACHE_LIMIT:
+                        owns.clear()  # only sharing is lost
+                    own = owns[route] = _Own(route)
+                if own is not None:
+                    old = table.get(prefix)
+                    if old is None or old.source == sole:
+                        # The only member sent it: it gets nothing now (split horizon).
+                        table[prefix] = own  # type: ignore[assignment]
+                        held_more += old is None
+                        continue
             if route is None:
                 new = None
             elif route in exports:
@@ -215,6 +215,10 @@ class UpdateGroup:
                     found.append(prefix)
             else:
                 self._split_horizon(family, batches, prefix, old, new)
+        if held_more:
+            assert sole is not None
+            held = self._held_back[family]
+            held[sole] = held.get(sole, 0) + held_more
         for exported, prefixes in common.items():
             batches.add(exported, prefixes, self._everyone)
         batches.remove(gone, self._everyone)
