@@ -22,12 +22,11 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# The FRR, GoBGP and BIRD services are not wanted: tests start their own daemons in namespaces.
+# The FRR, GoBGP and BIRD services are not wanted: tests start their own daemons in
+# namespaces (where a service on the host could not disturb them anyway).
 for svc in frr gobgpd bird; do
   systemctl disable --now "$svc" >/dev/null 2>&1 || true
-  pkill -x "${svc}d" >/dev/null 2>&1 || true
 done
-pkill -x bird >/dev/null 2>&1 || true
 
 PYTHON=/usr/bin/python3
 [ -x "$PYTHON" ] || PYTHON=python3
