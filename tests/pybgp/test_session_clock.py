@@ -1,0 +1,84 @@
+"""The trio session driver's timers, exact under trio's MockClock: a peer that stops
+talking is dropped with Hold Timer Expired exactly one hold time after its last message,
+and keepalives go out every hold time / 3 meanwhile."""
+
+from __future__ import annotations
+
+import itertools
+
+import trio
+import trio.testing
+
+from pybgp.net.session import Dial, PeerSession
+from pybgp.session_config import SessionConfig
+from pybgp.session_events import Event, StateChanged
+from pybgp.wire.capabilities import FourOctetAS, Multiprotocol
+from pybgp.wire.constants import IPV4_UNICAST, MessageType
+from pybgp.wire.context import CodecContext
+from pybgp.wire.header import split_messages
+from pybgp.wire.keepalive import Keepalive
+from pybgp.wire.notification import Notification
+from pybgp.wire.open import Open
+
+HOLD = 9
+CTX = CodecContext()
+
+
+async def read_messages(stream: trio.abc.Stream, buf: bytearray) -> list[tuple[int, bytes]]:
+    while True:
+        messages = split_messages(buf, CTX)
+        if messages:
+            return messages
+        data = await stream.receive_some(65536)
+        assert data, "the session closed the connection"
+        buf += data
+
+
+async def test_hold_timer_and_keepalives_exact(autojump_clock: trio.testing.MockClock) -> None:
+    config = SessionConfig(
+        local_asn=65000,
+        router_id="10.255.0.1",
+        peer_asn=65001,
+        hold_time=HOLD,
+        passive=True,
+        families=(IPV4_UNICAST,),
+    )
+    states: list[str] = []
+
+    def on_event(_session: PeerSession, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.new.value)
+
+    session = PeerSession(config, Dial(address="10.0.0.2"), on_event)
+    ours, theirs = trio.testing.memory_stream_pair()
+    peer_open = Open.build(
+        asn=65001,
+        hold_time=HOLD,
+        bgp_id="10.255.0.2",
+        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAS(asn=65001)),
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.accept(ours)
+        await theirs.send_all(peer_open.encode(CTX) + Keepalive().encode(CTX))
+        last_heard_from_peer = trio.current_time()
+        buf = bytearray()
+        keepalives: list[float] = []
+        while True:
+            for msg_type, body in await read_messages(theirs, buf):
+                if msg_type == MessageType.KEEPALIVE:
+                    keepalives.append(trio.current_time())
+                if msg_type == MessageType.NOTIFICATION:
+                    notification = Notification.decode(body, CTX)
+                    dropped_at = trio.current_time()
+                    break
+            else:
+                continue
+            break
+        nursery.cancel_scope.cancel()
+    assert "Established" in states
+    assert (notification.code, notification.subcode) == (4, 0)  # Hold Timer Expired
+    assert dropped_at - last_heard_from_peer == HOLD
+    # Our keepalives after the OPEN exchange come every HOLD / 3 seconds, exactly.
+    gaps = [b - a for a, b in itertools.pairwise(keepalives)]
+    assert len(gaps) >= 1 and all(gap == HOLD // 3 for gap in gaps), keepalives
