@@ -342,6 +342,7 @@ class Speaker:
                 )
             )
             peer = self._peers[str(address)]
+        await peer.session.running.wait()  # a neighbour just made: its task starts first
         peer.session.accept(stream)
 
     def _on_event(self, session: PeerSession, event: Event) -> None:

@@ -61,6 +61,7 @@ class PeerSession:
         self._wake = trio.Event()
         self._connecting: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
+        self.running = trio.Event()  # set once run() can take connections
 
     @property
     def state(self) -> State:
@@ -70,6 +71,7 @@ class PeerSession:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             self._handle(self.conn.start(trio.current_time()))
+            self.running.set()
             task_status.started()
             await self._timers_and_writes()
 
