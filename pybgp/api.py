@@ -53,7 +53,7 @@ from pybgp.wire.pathattrs import PathAttributes
 
 log = logging.getLogger(__name__)
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
-FLUSH_CHUNK = 20_000  # prefixes per step of the outbound flush (a few tens of ms)
+FLUSH_CHUNK = 5_000  # prefixes per step of the outbound flush (about 10-25 ms)
 
 
 @attrs.frozen

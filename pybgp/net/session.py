@@ -31,6 +31,7 @@ from pybgp.session_events import (
 from pybgp.wire.constants import CeaseSubcode, Family
 
 log = logging.getLogger(__name__)
+READ_SIZE = 32768
 
 
 @attrs.frozen(kw_only=True)
@@ -187,7 +188,9 @@ class PeerSession:
     async def _read(self, stream: trio.abc.Stream) -> None:
         while self._stream is stream:
             try:
-                data = await stream.receive_some(65536)
+                # One read is decoded and taken into the RIBs before other tasks run; 32 KiB
+                # keeps that a few ms, so timers and the control socket wait little.
+                data = await stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 data = b""
             if self._stream is not stream:
