@@ -94,14 +94,18 @@ class DaemonConfig:
 
 
 def load(path: str | Path) -> DaemonConfig:
+    return parse(read_toml(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file as a document; an unreadable or invalid file is a ConfigError."""
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data)
 
 
 def parse(data: Mapping[str, Any]) -> DaemonConfig:

@@ -71,14 +71,13 @@ default_export_policy = "reject"
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from pybgp.config import ConfigError, _address, _list_of, _Table
+from pybgp.config import ConfigError, _address, _list_of, _Table, read_toml
 from pybgp.policy.config_statements import Names, choice, parse_statement, policy_names
 from pybgp.policy.engine import CompiledPolicy
 from pybgp.policy.model import Attachment, Definitions, Policy, PolicyAssignment
@@ -115,14 +114,7 @@ class PolicyConfig:
 
 
 def load(path: str | Path) -> PolicyConfig:
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse(data)
+    return parse(read_toml(path))
 
 
 def parse(document: Mapping[str, Any]) -> PolicyConfig:
