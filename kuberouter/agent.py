@@ -16,6 +16,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kuberouter.controllers.firewall import start_firewall
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.options import Options
@@ -78,7 +79,9 @@ async def run_agent(
                 await nursery.start(
                     serve_http, options.metrics_addr or "", options.metrics_port, routes
                 )
-            log.warning("no controller is implemented yet: watching the cluster only")
+            started = options.run_firewall and await start_firewall(nursery, options, store, health)
+            if not started:
+                log.warning("no controller is running: watching the cluster only")
             task_status.started()
             await _until_signal()
             log.info("stopping; the data plane stays as it is")

@@ -22,9 +22,7 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "kubeconfig", "master", "hostname-override", "cache-sync-timeout", "cleanup-config",
-    "enable-ipv4", "enable-ipv6", "run-router", "run-service-proxy", "run-firewall",
-    "run-loadbalancer", "service-cluster-ip-range", "service-external-ip-range",
+    "cleanup-config", "run-router", "run-service-proxy", "run-loadbalancer", "service-cluster-ip-range", "service-external-ip-range",
     "loadbalancer-ip-range", "enable-pprof",
     # router (BGP)
     "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
@@ -46,11 +44,9 @@ NOT_IMPLEMENTED: frozenset[str] = frozenset({
     "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
     "strict-external-ip-validation", "runtime-endpoint",
     # firewall
-    "iptables-sync-period", "netpol-default-deny", "use-nftables-for-netpol",
+    "netpol-default-deny",
     # load balancer allocator
     "loadbalancer-default-class", "loadbalancer-sync-period",
-    # health & metrics
-    "health-addr", "health-port", "metrics-addr", "metrics-port", "metrics-path",
 })  # fmt: skip
 
 

@@ -1,0 +1,214 @@
+"""The network-policy firewall controller.
+
+Start: compile the store's snapshot for this node and repair the kernel to it
+(`apply(desired, None)`). Then, per batch of store changes (debounced, so a burst costs
+one sync), recompile and `apply(desired, previous)`: the back end writes only what
+changed. Every `sync_period` a `reconcile(desired)` reads the kernel and repairs drift.
+
+A failed sync is logged on one line and retried on the next change or period; the last
+programmed state is then unknown, so the retry is a full repair. Health only hears of
+successful syncs, so /healthz turns red if syncs keep failing. Back-end calls block
+(they run tools), so they run in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import prometheus_client
+import trio
+
+from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
+from kuberouter.health import REGISTRY, Health
+from kuberouter.k8s.store import Change, Snapshot, Store
+from kuberouter.model import Namespace, NetworkPolicy, Node, Pod
+from kuberouter.netpol.cluster import Cluster
+from kuberouter.netpol.compiler import compile_node
+from kuberouter.netpol.ruleset import FAMILIES, DesiredState, Family
+from kuberouter.options import Options
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE = 0.05  # seconds to gather a burst of changes into one sync
+KINDS = ("Namespace", "Pod", "NetworkPolicy", "Node")
+
+SYNC_TIME = prometheus_client.Histogram(
+    "kube_router_controller_iptables_sync_time",
+    "Time it took for the firewall controller to sync (compile and apply), in seconds",
+    registry=REGISTRY,
+)
+POLICY_CHAINS = prometheus_client.Gauge(
+    "kube_router_controller_policy_chains",
+    "Chains the firewall controller keeps programmed on this node",
+    registry=REGISTRY,
+)
+POLICY_IPSETS = prometheus_client.Gauge(
+    "kube_router_controller_policy_ipsets",
+    "Sets the firewall controller keeps programmed on this node",
+    registry=REGISTRY,
+)
+
+
+def cluster_of(snapshot: Snapshot) -> Cluster:
+    """The compiler's view of a store snapshot; node addresses are their InternalIPs."""
+    return Cluster.build(
+        namespaces=snapshot.items(Namespace).values(),
+        pods=snapshot.items(Pod).values(),
+        policies=snapshot.items(NetworkPolicy).values(),
+        node_ips={name: node.internal_ips for name, node in snapshot.items(Node).items()},
+    )
+
+
+def describe(stats: ApplyStats, desired: DesiredState) -> str:
+    """The heartbeat text: '<N> chains, <M> sets, <K> written'."""
+    written = stats.chains_written + stats.sets_written
+    return f"{count_chains(desired)} chains, {count_sets(desired)} sets, {written} written"
+
+
+def count_chains(desired: DesiredState) -> int:
+    return sum(len(ruleset.chains) for ruleset in desired.rulesets.values())
+
+
+def count_sets(desired: DesiredState) -> int:
+    return sum(len(ruleset.sets) for ruleset in desired.rulesets.values())
+
+
+class FirewallController:
+    def __init__(
+        self,
+        store: Store,
+        backend: FirewallBackend,
+        node_name: str,
+        node_ips: Sequence[str] | None,
+        health: Health,
+        sync_period: float,
+        *,
+        families: Sequence[Family] = FAMILIES,
+    ) -> None:
+        """`node_ips` None: this node's InternalIPs from its Node object in the store."""
+        self.store, self.backend, self.health = store, backend, health
+        self.node_name, self.node_ips = node_name, node_ips
+        self.sync_period, self.families = sync_period, tuple(families)
+        self.programmed: DesiredState | None = None  # None: unknown, repair next time
+        self.syncs = 0  # successful syncs (tests wait on these)
+        self.failures = 0
+
+    def compile(self, snapshot: Snapshot) -> DesiredState:
+        cluster = cluster_of(snapshot)
+        return compile_node(cluster, self.node_name, self.node_ips, families=self.families)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        changes = self.store.subscribe(KINDS)  # before the first snapshot: nothing is missed
+        async with changes:
+            await self._sync("initial sync", repair=True)
+            task_status.started()
+            deadline = trio.current_time() + self.sync_period
+            while True:
+                if await self._next_batch(changes, deadline):
+                    await self._sync("update", repair=self.programmed is None)
+                if trio.current_time() >= deadline:
+                    await self._sync("reconcile", repair=True)
+                    deadline = trio.current_time() + self.sync_period
+
+    async def _next_batch(self, changes: trio.MemoryReceiveChannel[Change], deadline: float) -> int:
+        """Wait for a change (until `deadline`), let the burst settle, drain it; how many."""
+        with trio.move_on_at(deadline):
+            await changes.receive()
+            await trio.sleep(DEBOUNCE)
+            return 1 + _drain(changes)
+        return 0
+
+    async def _sync(self, what: str, *, repair: bool) -> None:
+        start = time.perf_counter()
+        try:
+            desired = self.compile(self.store.snapshot())
+            stats = await trio.to_thread.run_sync(self._apply, desired, repair)
+        except Exception as error:  # never crash the agent: retried on the next change/period
+            self.programmed, self.failures = None, self.failures + 1
+            log.error("firewall %s failed, retrying on the next change or period: %s", what, error)
+            return
+        self.programmed, self.syncs = desired, self.syncs + 1
+        SYNC_TIME.observe(time.perf_counter() - start)
+        POLICY_CHAINS.set(count_chains(desired))
+        POLICY_IPSETS.set(count_sets(desired))
+        self.health.beat("firewall", f"{what}: {describe(stats, desired)}")
+        log.debug("firewall %s: %s", what, describe(stats, desired))
+
+    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
+        if self.programmed is None:
+            return self.backend.apply(desired, None)
+        if repair:
+            return self.backend.reconcile(desired)
+        return self.backend.apply(desired, self.programmed)
+
+
+def _drain(changes: trio.MemoryReceiveChannel[Change]) -> int:
+    drained = 0
+    while True:
+        try:
+            changes.receive_nowait()
+        except trio.WouldBlock:
+            return drained
+        drained += 1
+
+
+# -- the agent's side: whether and how to run it ---------------------------------------
+
+
+def node_name(options: Options) -> str:
+    return options.hostname_override or socket.gethostname()
+
+
+def families(options: Options) -> tuple[Family, ...]:
+    wanted: list[Family] = []
+    if options.enable_ipv4:
+        wanted.append(4)
+    if options.enable_ipv6:
+        wanted.append(6)
+    return tuple(wanted)
+
+
+def missing_requirement(
+    options: Options,
+    *,
+    euid: Callable[[], int] = os.geteuid,
+    which: Callable[[str], str | None] = shutil.which,
+) -> str | None:
+    """Why the real back end cannot run here (None: it can)."""
+    if euid() != 0:
+        return "not running as root"
+    if options.use_nftables_for_netpol:
+        tools: Iterable[tuple[str, ...]] = [("nft",)]
+    else:
+        tools = [("ipset",), ("iptables-legacy-restore", "iptables-nft-restore")]
+    for choices in tools:
+        if not any(which(tool) for tool in choices):
+            return f"{' or '.join(choices)} not found"
+    return None
+
+
+async def start_firewall(
+    nursery: trio.Nursery, options: Options, store: Store, health: Health
+) -> bool:
+    """Start the controller in `nursery` if it can run here; else warn once. Started?"""
+    name = node_name(options)
+    reason = missing_requirement(options)
+    if reason is None and store.get(Node, name) is None:
+        reason = f"no Node object named {name!r} (set --hostname-override)"
+    if reason is not None:
+        log.warning("network policy firewall not started: %s", reason)
+        return False
+    use_nft = options.use_nftables_for_netpol
+    backend = await trio.to_thread.run_sync(lambda: firewall_backend(use_nftables=use_nft))
+    period = options.iptables_sync_period  # positive: the flag is validated
+    health.register("firewall", period)
+    controller = FirewallController(
+        store, backend, name, None, health, period, families=families(options)
+    )
+    await nursery.start(controller.run)
+    return True
