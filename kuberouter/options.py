@@ -22,8 +22,9 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "cleanup-config", "run-router", "run-service-proxy", "run-loadbalancer", "service-cluster-ip-range", "service-external-ip-range",
-    "loadbalancer-ip-range", "enable-pprof",
+    "cleanup-config", "run-router", "run-service-proxy", "run-loadbalancer",
+    "service-cluster-ip-range", "service-external-ip-range", "loadbalancer-ip-range",
+    "enable-pprof",
     # router (BGP)
     "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
     "advertise-pod-cidr", "advertise-service-cluster-ip-range", "bgp-graceful-restart",
