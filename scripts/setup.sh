@@ -20,7 +20,7 @@ if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null  # as installed when this was checked
 fi
 # The FRR, GoBGP and BIRD services are not wanted: tests start their own daemons in
 # namespaces (where a service on the host could not disturb them anyway).
