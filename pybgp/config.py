@@ -109,7 +109,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def parse(data: Mapping[str, Any]) -> DaemonConfig:
-    table = _Table(data, "")
+    table = ConfigTable(data, "")
     global_ = _parse_global(table.table("global", required=True))
     neighbors = tuple(_parse_neighbor(t, global_) for t in table.tables("neighbors"))
     seen: set[str] = set()
@@ -132,31 +132,31 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
     )
 
 
-def _parse_global(t: _Table) -> GlobalConfig:
+def _parse_global(t: ConfigTable) -> GlobalConfig:
     config = GlobalConfig(
         asn=t.get("asn", _asn, required=True),
         router_id=t.get("router_id", _ipv4, required=True),
-        listen=tuple(t.get("listen", _list_of(_address), default=[])),
+        listen=tuple(t.get("listen", list_of(address_value), default=[])),
         port=t.get("port", _port, default=BGP_PORT),
         hold_time=t.get("hold_time", _hold_time, default=90),
-        multipath=t.get("multipath", _int_range(1, 64), default=1),
+        multipath=t.get("multipath", int_range(1, 64), default=1),
     )
     t.done()
     return config
 
 
-def _parse_neighbor(t: _Table, global_: GlobalConfig) -> NeighborConfig:
-    families = tuple(t.get("families", _list_of(_family), default=[IPV4_UNICAST, IPV6_UNICAST]))
+def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
+    families = tuple(t.get("families", list_of(_family), default=[IPV4_UNICAST, IPV6_UNICAST]))
     limits = t.get("max_prefixes", _max_prefixes(families), default={})
     config = NeighborConfig(
-        address=t.get("address", _address, required=True),
+        address=t.get("address", address_value, required=True),
         peer_asn=t.get("peer_asn", _asn, required=True),
-        description=t.get("description", _str, default=""),
+        description=t.get("description", string_value, default=""),
         password_file=t.get("password_file", _readable_file),
         passive=t.get("passive", _bool, default=False),
-        multihop_ttl=t.get("multihop_ttl", _int_range(1, 255)),
+        multihop_ttl=t.get("multihop_ttl", int_range(1, 255)),
         ttl_security=t.get("ttl_security", _bool, default=False),
-        local_address=t.get("local_address", _address),
+        local_address=t.get("local_address", address_value),
         port=t.get("port", _port, default=BGP_PORT),
         hold_time=t.get("hold_time", _hold_time, default=global_.hold_time),
         connect_retry=t.get("connect_retry", _seconds, default=5.0),
@@ -171,24 +171,24 @@ def _parse_neighbor(t: _Table, global_: GlobalConfig) -> NeighborConfig:
 
 def parse_route(data: Mapping[str, Any]) -> RouteConfig:
     """One route (as in [[routes]]), e.g. from `pybgp rib add`; mistakes name the key."""
-    return _parse_route(_Table(data, "route"))
+    return _parse_route(ConfigTable(data, "route"))
 
 
-def _parse_route(t: _Table) -> RouteConfig:
+def _parse_route(t: ConfigTable) -> RouteConfig:
     config = RouteConfig(
         prefix=t.get("prefix", _network, required=True),
-        next_hop=t.get("next_hop", _address),
-        communities=tuple(t.get("communities", _list_of(_community), default=[])),
-        large_communities=tuple(t.get("large_communities", _list_of(_large), default=[])),
-        med=t.get("med", _int_range(0, 2**32 - 1)),
-        local_pref=t.get("local_pref", _int_range(0, 2**32 - 1)),
+        next_hop=t.get("next_hop", address_value),
+        communities=tuple(t.get("communities", list_of(_community), default=[])),
+        large_communities=tuple(t.get("large_communities", list_of(_large), default=[])),
+        med=t.get("med", int_range(0, 2**32 - 1)),
+        local_pref=t.get("local_pref", int_range(0, 2**32 - 1)),
         origin=t.get("origin", _choice("igp", "egp", "incomplete"), default="igp"),
     )
     t.done()
     return config
 
 
-class _Table:
+class ConfigTable:
     """A TOML table being read: remembers which keys were used, so unknown ones are named."""
 
     def __init__(self, data: Mapping[str, Any], path: str) -> None:
@@ -210,21 +210,21 @@ class _Table:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{self.key(name)}: {exc}") from None
 
-    def table(self, name: str, *, required: bool = False) -> _Table:
+    def table(self, name: str, *, required: bool = False) -> ConfigTable:
         self.used.add(name)
         value = self.data.get(name)
         if value is None and required:
             raise ConfigError(f"[{self.key(name)}]: missing (required)")
         if value is not None and not isinstance(value, dict):
             raise ConfigError(f"{self.key(name)}: expected a table")
-        return _Table(value or {}, self.key(name))
+        return ConfigTable(value or {}, self.key(name))
 
-    def tables(self, name: str) -> list[_Table]:
+    def tables(self, name: str) -> list[ConfigTable]:
         self.used.add(name)
         value = self.data.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(f"{self.key(name)}: expected an array of tables ([[{name}]])")
-        return [_Table(v, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
+        return [ConfigTable(v, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
 
     def done(self) -> None:
         for name in self.data:
@@ -234,7 +234,7 @@ class _Table:
                 raise ConfigError(f"{self.key(name)}: unknown key{hint}")
 
 
-def _int_range(low: int, high: int) -> Callable[[Any], int]:
+def int_range(low: int, high: int) -> Callable[[Any], int]:
     def convert(value: Any) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise ValueError(f"expected an integer {low}..{high}, got {value!r}")
@@ -243,12 +243,12 @@ def _int_range(low: int, high: int) -> Callable[[Any], int]:
     return convert
 
 
-_asn = _int_range(1, 2**32 - 1)
-_port = _int_range(1, 65535)
+_asn = int_range(1, 2**32 - 1)
+_port = int_range(1, 65535)
 
 
 def _hold_time(value: Any) -> int:
-    hold = _int_range(0, 65535)(value)
+    hold = int_range(0, 65535)(value)
     if hold in (1, 2):
         raise ValueError("hold time must be 0 or at least 3 (RFC 4271 §4.2)")
     return hold
@@ -266,43 +266,43 @@ def _bool(value: Any) -> bool:
     return value
 
 
-def _str(value: Any) -> str:
+def string_value(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
     return value
 
 
-def _address(value: Any) -> str:
+def address_value(value: Any) -> str:
     try:
-        return str(ipaddress.ip_address(_str(value)))
+        return str(ipaddress.ip_address(string_value(value)))
     except ValueError:
         raise ValueError(f"expected an IP address, got {value!r}") from None
 
 
 def _ipv4(value: Any) -> str:
     try:
-        return str(ipaddress.IPv4Address(_str(value)))
+        return str(ipaddress.IPv4Address(string_value(value)))
     except ValueError:
         raise ValueError(f"expected an IPv4 address (dotted quad), got {value!r}") from None
 
 
 def _network(value: Any) -> str:
     try:
-        return str(ipaddress.ip_network(_str(value), strict=True))
+        return str(ipaddress.ip_network(string_value(value), strict=True))
     except ValueError as exc:
         raise ValueError(f"expected a prefix like 10.0.0.0/24: {exc}") from None
 
 
 def _family(value: Any) -> Family:
-    return Family.from_name(_str(value))
+    return Family.from_name(string_value(value))
 
 
 def _community(value: Any) -> int:
-    return community_from_str(_str(value))
+    return community_from_str(string_value(value))
 
 
 def _large(value: Any) -> tuple[int, int, int]:
-    return large_community_from_str(_str(value))
+    return large_community_from_str(string_value(value))
 
 
 def _choice(*choices: str) -> Callable[[Any], str]:
@@ -315,13 +315,13 @@ def _choice(*choices: str) -> Callable[[Any], str]:
 
 
 def _readable_file(value: Any) -> str:
-    path = Path(_str(value))
+    path = Path(string_value(value))
     if not path.is_file():
         raise ValueError(f"no such file: {path}")
     return str(path)
 
 
-def _list_of(convert: Callable[[Any], T]) -> Callable[[Any], list[T]]:
+def list_of(convert: Callable[[Any], T]) -> Callable[[Any], list[T]]:
     def convert_list(value: Any) -> list[T]:
         if not isinstance(value, list):
             raise ValueError(f"expected a list, got {value!r}")
@@ -341,8 +341,8 @@ def _max_prefixes(families: tuple[Family, ...]) -> Callable[[Any], dict[Family, 
 
     def convert(value: Any) -> dict[Family, int]:
         if isinstance(value, dict):
-            return {_family(name): _int_range(1, 2**32 - 1)(limit) for name, limit in value.items()}
-        limit = _int_range(1, 2**32 - 1)(value)
+            return {_family(name): int_range(1, 2**32 - 1)(limit) for name, limit in value.items()}
+        limit = int_range(1, 2**32 - 1)(value)
         return dict.fromkeys(families, limit)
 
     return convert

@@ -77,7 +77,7 @@ from typing import Any
 
 import attrs
 
-from pybgp.config import ConfigError, _address, _list_of, _Table, read_toml
+from pybgp.config import ConfigError, ConfigTable, address_value, list_of, read_toml
 from pybgp.policy.config_statements import Names, choice, parse_statement, policy_names
 from pybgp.policy.engine import CompiledPolicy
 from pybgp.policy.model import Attachment, Definitions, Policy, PolicyAssignment
@@ -119,13 +119,13 @@ def load(path: str | Path) -> PolicyConfig:
 
 def parse(document: Mapping[str, Any]) -> PolicyConfig:
     """The policy part of a whole pybgpd configuration document."""
-    table = _Table(document, "").table("policy")
+    table = ConfigTable(document, "").table("policy")
     names = Names()
     sets = {key: _sets(table, key, names.sets[key]) for key in _SET_KINDS}
     policies = tuple(_policy(t, names) for t in table.tables("definitions"))
     global_ = _global_attachment(table.table("attach"), names.policy)
     table.done()
-    peers = _peer_attachments(_Table(document, "").tables("neighbors"), names.policy)
+    peers = _peer_attachments(ConfigTable(document, "").tables("neighbors"), names.policy)
     definitions = Definitions(policies=policies, **sets)
     return PolicyConfig(
         definitions=definitions, assignment=PolicyAssignment(global_=global_, peers=peers)
@@ -155,13 +155,13 @@ _SET_KINDS: dict[str, tuple[str, Callable[[Any], Any], Callable[..., Any]]] = {
 }
 
 
-def _sets(table: _Table, key: str, seen: set[str]) -> tuple[Any, ...]:
+def _sets(table: ConfigTable, key: str, seen: set[str]) -> tuple[Any, ...]:
     members_key, check, make = _SET_KINDS[key]
     what = key.removesuffix("_sets").replace("_", "-") + " set"
     out = []
     for t in table.tables(key):
         name = _unique_name(t, seen, what)
-        members = tuple(t.get(members_key, _list_of(check), default=[]))
+        members = tuple(t.get(members_key, list_of(check), default=[]))
         t.done()
         if key == "prefix_sets":
             out.append(make(name=name, entries=members))
@@ -176,7 +176,7 @@ def _member_str(value: Any) -> str:
     return value
 
 
-def _unique_name(t: _Table, seen: set[str], what: str) -> str:
+def _unique_name(t: ConfigTable, seen: set[str], what: str) -> str:
     name = t.get("name", _member_str, required=True)
     if name in seen:
         raise ConfigError(f"{t.key('name')}: {what} {name!r} is defined twice")
@@ -184,7 +184,7 @@ def _unique_name(t: _Table, seen: set[str], what: str) -> str:
     return name
 
 
-def _policy(t: _Table, names: Names) -> Policy:
+def _policy(t: ConfigTable, names: Names) -> Policy:
     name = _unique_name(t, names.policy, "policy")
     default = t.get("default", choice("accept", "reject"))
     statements = []
@@ -195,7 +195,7 @@ def _policy(t: _Table, names: Names) -> Policy:
     return Policy(name=name, statements=tuple(statements), default=default)
 
 
-def _global_attachment(t: _Table, known: set[str]) -> Attachment:
+def _global_attachment(t: ConfigTable, known: set[str]) -> Attachment:
     attachment = Attachment(
         import_policies=tuple(t.get("import", policy_names(known), default=())),
         export_policies=tuple(t.get("export", policy_names(known), default=())),
@@ -206,13 +206,13 @@ def _global_attachment(t: _Table, known: set[str]) -> Attachment:
     return attachment
 
 
-def _peer_attachments(neighbors: list[_Table], known: set[str]) -> dict[str, Attachment]:
+def _peer_attachments(neighbors: list[ConfigTable], known: set[str]) -> dict[str, Attachment]:
     """Reads only the policy keys of each [[neighbors]] entry; pybgp.config owns the rest."""
     peers: dict[str, Attachment] = {}
     for t in neighbors:
         if not any(key in t.data for key in NEIGHBOR_KEYS):
             continue
-        address = t.get("address", _address, required=True)
+        address = t.get("address", address_value, required=True)
         peers[address] = Attachment(
             import_policies=tuple(t.get("import_policy", policy_names(known), default=())),
             export_policies=tuple(t.get("export_policy", policy_names(known), default=())),

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from pybgp.config import ConfigError, _address, _int_range, _list_of, _str, _Table
+from pybgp.config import ConfigError, ConfigTable, address_value, int_range, list_of, string_value
 from pybgp.policy.model import (
     DISPOSITIONS,
     LENGTH_OPERATORS,
@@ -30,7 +30,7 @@ from pybgp.policy.model import (
 from pybgp.policy.sets import community_member, large_community_member, normalise_address_or_prefix
 from pybgp.wire.constants import Origin
 
-_u32 = _int_range(0, 2**32 - 1)
+_u32 = int_range(0, 2**32 - 1)
 _SINGLE_VALUED = ("any", "invert")  # a prefix or an address is one value: "all" means nothing
 
 
@@ -58,7 +58,7 @@ def choice(*choices: str) -> Callable[[Any], str]:
 
 def _known(kind: str, known: set[str]) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
-        name = _str(value)
+        name = string_value(value)
         if name not in known:
             defined = f" (defined: {', '.join(sorted(known))})" if known else " (none defined)"
             raise ValueError(f"no {kind} named {name!r}{defined}")
@@ -72,7 +72,7 @@ def policy_names(known: set[str]) -> Callable[[Any], list[str]]:
     each = _known("policy", known)
 
     def convert(value: Any) -> list[str]:
-        return [each(value)] if isinstance(value, str) else _list_of(each)(value)
+        return [each(value)] if isinstance(value, str) else list_of(each)(value)
 
     return convert
 
@@ -99,8 +99,8 @@ def _match_set(kind: str, known: set[str], options: tuple[str, ...]) -> Callable
     return convert
 
 
-def parse_statement(t: _Table, default_name: str, seen: set[str], names: Names) -> Statement:
-    name = t.get("name", _str, default=default_name)
+def parse_statement(t: ConfigTable, default_name: str, seen: set[str], names: Names) -> Statement:
+    name = t.get("name", string_value, default=default_name)
     if name in seen:
         raise ConfigError(f"{t.key('name')}: statement {name!r} is defined twice in this policy")
     seen.add(name)
@@ -110,7 +110,7 @@ def parse_statement(t: _Table, default_name: str, seen: set[str], names: Names) 
     return Statement(name=name, conditions=conditions, actions=actions)
 
 
-def _conditions(c: _Table, names: Names) -> Conditions:
+def _conditions(c: ConfigTable, names: Names) -> Conditions:
     sets = names.sets
 
     def match(key: str, options: tuple[str, ...] = MATCH_OPTIONS) -> MatchSet | None:
@@ -133,13 +133,13 @@ def _conditions(c: _Table, names: Names) -> Conditions:
     return conditions
 
 
-def _as_path_length(c: _Table) -> AsPathLength | None:
+def _as_path_length(c: ConfigTable) -> AsPathLength | None:
     if "as_path_length" not in c.data:
         return None
     t = c.table("as_path_length")
     length = AsPathLength(
         operator=t.get("operator", choice(*LENGTH_OPERATORS), required=True),
-        value=t.get("value", _int_range(0, 65535), required=True),
+        value=t.get("value", int_range(0, 65535), required=True),
     )
     t.done()
     return length
@@ -147,22 +147,22 @@ def _as_path_length(c: _Table) -> AsPathLength | None:
 
 def _next_hop_match(value: Any) -> NextHopMatch:
     """[addresses or prefixes] or { in = [...], match = "any" | "invert" }."""
-    members = _list_of(_str)
+    members = list_of(string_value)
     if isinstance(value, dict):
         unknown = sorted(set(value) - {"in", "match"})
         if unknown:
             raise ValueError(f"unknown key {unknown[0]!r} (expected in, match)")
         option = choice(*_SINGLE_VALUED)(value.get("match", "any"))
-        listed = _list_of(normalise_address_or_prefix)(members(value.get("in", [])))
+        listed = list_of(normalise_address_or_prefix)(members(value.get("in", [])))
         return NextHopMatch(members=tuple(listed), invert=option == "invert")
-    return NextHopMatch(members=tuple(_list_of(normalise_address_or_prefix)(members(value))))
+    return NextHopMatch(members=tuple(list_of(normalise_address_or_prefix)(members(value))))
 
 
 def _origin(value: Any) -> int:
     return Origin[choice("igp", "egp", "incomplete")(value).upper()].value
 
 
-def _actions(a: _Table, names: Names) -> Actions:
+def _actions(a: ConfigTable, names: Names) -> Actions:
     actions = Actions(
         disposition=a.get("disposition", choice(*DISPOSITIONS), default="next"),
         local_pref=a.get("local_pref", _u32),
@@ -177,12 +177,12 @@ def _actions(a: _Table, names: Names) -> Actions:
 
 
 def _next_hop_target(value: Any) -> str:
-    return "self" if value == "self" else _address(value)
+    return "self" if value == "self" else address_value(value)
 
 
 def _exact(parse: Callable[[str], Any], what: str) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
-        member = parse(_str(value))
+        member = parse(string_value(value))
         if isinstance(member, re.Pattern):
             raise ValueError(f"expected {what}, got {value!r}")
         return member
@@ -194,13 +194,13 @@ _community = _exact(community_member, "a community A:B or a well-known name")
 _large = _exact(large_community_member, "a large community A:B:C")
 
 
-def _community_action(a: _Table, names: Names) -> CommunityAction | None:
+def _community_action(a: ConfigTable, names: Names) -> CommunityAction | None:
     if "communities" not in a.data:
         return None
     t = a.table("communities")
-    replace = t.get("replace", _list_of(_community))
+    replace = t.get("replace", list_of(_community))
     action = CommunityAction(
-        add=tuple(t.get("add", _list_of(_community), default=[])),
+        add=tuple(t.get("add", list_of(_community), default=[])),
         remove=t.get("remove", _known("community set", names.sets["community_sets"])),
         replace=tuple(replace) if replace is not None else None,
     )
@@ -208,13 +208,13 @@ def _community_action(a: _Table, names: Names) -> CommunityAction | None:
     return action
 
 
-def _large_community_action(a: _Table, names: Names) -> LargeCommunityAction | None:
+def _large_community_action(a: ConfigTable, names: Names) -> LargeCommunityAction | None:
     if "large_communities" not in a.data:
         return None
     t = a.table("large_communities")
-    replace = t.get("replace", _list_of(_large))
+    replace = t.get("replace", list_of(_large))
     action = LargeCommunityAction(
-        add=tuple(t.get("add", _list_of(_large), default=[])),
+        add=tuple(t.get("add", list_of(_large), default=[])),
         remove=t.get("remove", _known("large-community set", names.sets["large_community_sets"])),
         replace=tuple(replace) if replace is not None else None,
     )
@@ -226,18 +226,18 @@ def _prepend_asn(value: Any) -> int | str:
     if value in ("self", "last-as"):
         return str(value)
     try:
-        return _int_range(1, 2**32 - 1)(value)
+        return int_range(1, 2**32 - 1)(value)
     except ValueError:
         raise ValueError(f'expected an AS number, "self" or "last-as", got {value!r}') from None
 
 
-def _prepend(a: _Table) -> Prepend | None:
+def _prepend(a: ConfigTable) -> Prepend | None:
     if "as_path_prepend" not in a.data:
         return None
     t = a.table("as_path_prepend")
     prepend = Prepend(
         asn=t.get("asn", _prepend_asn, required=True),
-        repeat=t.get("repeat", _int_range(1, 255), default=1),
+        repeat=t.get("repeat", int_range(1, 255), default=1),
     )
     t.done()
     return prepend
