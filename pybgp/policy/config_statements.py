@@ -168,8 +168,10 @@ def _actions(a: ConfigTable, names: Names) -> Actions:
         local_pref=a.get("local_pref", _u32),
         med=a.get("med", MedAction.parse),
         next_hop=a.get("next_hop", _next_hop_target),
-        communities=_community_action(a, names),
-        large_communities=_large_community_action(a, names),
+        communities=_set_action(a, "communities", _community, "community", names, CommunityAction),
+        large_communities=_set_action(
+            a, "large_communities", _large, "large-community", names, LargeCommunityAction
+        ),
         as_path_prepend=_prepend(a),
     )
     a.done()
@@ -194,28 +196,19 @@ _community = _exact(community_member, "a community A:B or a well-known name")
 _large = _exact(large_community_member, "a large community A:B:C")
 
 
-def _community_action(a: ConfigTable, names: Names) -> CommunityAction | None:
-    if "communities" not in a.data:
+def _set_action(
+    a: ConfigTable, key: str, member: Callable[[Any], Any], set_kind: str, names: Names, kind: Any
+) -> Any:
+    """`communities` / `large_communities` actions: {add = [...], remove = SET, replace = [...]}."""
+    if key not in a.data:
         return None
-    t = a.table("communities")
-    replace = t.get("replace", list_of(_community))
-    action = CommunityAction(
-        add=tuple(t.get("add", list_of(_community), default=[])),
-        remove=t.get("remove", _known("community set", names.sets["community_sets"])),
-        replace=tuple(replace) if replace is not None else None,
-    )
-    t.done()
-    return action
-
-
-def _large_community_action(a: ConfigTable, names: Names) -> LargeCommunityAction | None:
-    if "large_communities" not in a.data:
-        return None
-    t = a.table("large_communities")
-    replace = t.get("replace", list_of(_large))
-    action = LargeCommunityAction(
-        add=tuple(t.get("add", list_of(_large), default=[])),
-        remove=t.get("remove", _known("large-community set", names.sets["large_community_sets"])),
+    t = a.table(key)
+    replace = t.get("replace", list_of(member))
+    action = kind(
+        add=tuple(t.get("add", list_of(member), default=[])),
+        remove=t.get(
+            "remove", _known(f"{set_kind} set", names.sets[f"{set_kind.replace('-', '_')}_sets"])
+        ),
         replace=tuple(replace) if replace is not None else None,
     )
     t.done()
