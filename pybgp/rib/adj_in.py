@@ -19,7 +19,7 @@ from pybgp.rib.route import Route, attribute_value
 from pybgp.rib.tables import AddPathTable, PlainTable, Table
 from pybgp.wire import aspath
 from pybgp.wire.constants import IPV4_UNICAST, AttrType, Family
-from pybgp.wire.nlri import Nlri, address_to_str
+from pybgp.wire.nlri import Nlri, address_text
 from pybgp.wire.pathattrs import PathAttributes
 from pybgp.wire.update import Update
 
@@ -43,17 +43,9 @@ class Counts(NamedTuple):
     accepted: int  # paths eligible for the decision process
 
 
-_ADDRESSES: dict[bytes, str] = {}  # next hop octets -> text: a table has few next hops
-
-
 def next_hop_text(raw: bytes) -> str:
     """The (global) next hop of an MP_REACH_NLRI or NEXT_HOP value as text (RFC 2545 §3)."""
-    found = _ADDRESSES.get(raw)
-    if found is None:
-        if len(_ADDRESSES) > 4096:
-            _ADDRESSES.clear()
-        found = _ADDRESSES[raw] = address_to_str(raw[:16] if len(raw) == 32 else raw)
-    return found
+    return address_text(raw[:16] if len(raw) == 32 else raw)
 
 
 class AdjRibIn:

@@ -12,7 +12,7 @@ from pybgp.wire import aspath, communities
 from pybgp.wire.aspath import MalformedAttribute
 from pybgp.wire.constants import OPTIONAL, TRANSITIVE, AttrType, Origin, SegmentType
 from pybgp.wire.errors import Action
-from pybgp.wire.nlri import address_from_str, address_to_str
+from pybgp.wire.nlri import address_from_str, address_text, address_to_str
 
 Decode = Callable[[bytes, int], Any]  # (value, AS number width) -> typed value
 Encode = Callable[[Any, int], bytes]
@@ -50,22 +50,13 @@ def _decode_origin(value: bytes, _width: int) -> int:
     return value[0]
 
 
-_NEXT_HOPS: dict[bytes, str] = {}  # few distinct next hops carry a whole table
-
-
 def _decode_next_hop(value: bytes, _width: int) -> str:
-    text = _NEXT_HOPS.get(value)
-    if text is not None:
-        return text
     if len(value) != 4:
         raise MalformedAttribute(f"NEXT_HOP length {len(value)}, expected 4")
     # Not a unicast host address: 0/8, multicast, reserved (RFC 4271 §6.3, RFC 7606 §7.3).
     if value[0] == 0 or value[0] >= 224:
         raise MalformedAttribute(f"NEXT_HOP {address_to_str(value)} is not a unicast address")
-    if len(_NEXT_HOPS) > 4096:
-        _NEXT_HOPS.clear()
-    text = _NEXT_HOPS[value] = address_to_str(value)
-    return text
+    return address_text(value)
 
 
 def _decode_ipv4(name: str) -> Decode:

@@ -121,6 +121,19 @@ def address_to_str(raw: bytes) -> str:
     return str(ipaddress.IPv6Address(raw))
 
 
+_ADDRESS_TEXT: dict[bytes, str] = {}  # a whole table has few distinct next hops
+
+
+def address_text(raw: bytes) -> str:
+    """`address_to_str`, remembered: next hops repeat on every route."""
+    text = _ADDRESS_TEXT.get(raw)
+    if text is None:
+        if len(_ADDRESS_TEXT) > 4096:
+            _ADDRESS_TEXT.clear()
+        text = _ADDRESS_TEXT[raw] = address_to_str(raw)
+    return text
+
+
 def address_from_str(text: str) -> bytes:
     try:
         return ipaddress.ip_address(text).packed
