@@ -13,6 +13,7 @@ the Adj-RIB-In, the decision process (Loc-RIB) and the update groups (Adj-RIB-Ou
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -544,8 +545,6 @@ def _dial(n: NeighborConfig, key: bytes | None) -> Dial:
 
 
 def _in_prefix(address: str, prefix: str) -> bool:
-    import ipaddress  # noqa: PLC0415
-
     return ipaddress.ip_address(address) in ipaddress.ip_network(prefix)
 
 
