@@ -97,7 +97,11 @@ class PeerSession:
         return str(sock.getsockname()[0]).split("%")[0]
 
     def send(self, messages: list[bytes]) -> None:
-        """Queue encoded UPDATEs (only in Established)."""
+        """Queue encoded UPDATEs. Events of one read are handled after the whole read, so
+        the session may have gone down behind an Established event (a NOTIFICATION in the
+        same segment): then nothing is sent, and the table goes out again when it is back."""
+        if self.conn.state is not State.ESTABLISHED:
+            return
         now = trio.current_time()
         for raw in messages:
             self.conn.send_update(raw, now)

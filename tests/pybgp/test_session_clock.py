@@ -11,7 +11,7 @@ import trio.testing
 
 from pybgp.net.session import Dial, PeerSession
 from pybgp.session_config import SessionConfig
-from pybgp.session_events import Event, StateChanged
+from pybgp.session_events import Established, Event, StateChanged
 from pybgp.wire.capabilities import FourOctetAS, Multiprotocol
 from pybgp.wire.constants import IPV4_UNICAST, MessageType
 from pybgp.wire.context import CodecContext
@@ -82,3 +82,46 @@ async def test_hold_timer_and_keepalives_exact(autojump_clock: trio.testing.Mock
     # Our keepalives after the OPEN exchange come every HOLD / 3 seconds, exactly.
     gaps = [b - a for a, b in itertools.pairwise(keepalives)]
     assert len(gaps) >= 1 and all(gap == HOLD // 3 for gap in gaps), keepalives
+
+
+async def test_established_and_notification_in_one_read(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The peer's KEEPALIVE and a NOTIFICATION arrive in one segment: by the time the
+    Established event is handled the session is down again, and sending our table then
+    must not crash the session (it happened with FRR abandoning a collided connection)."""
+    config = SessionConfig(
+        local_asn=65000,
+        router_id="10.255.0.1",
+        peer_asn=65001,
+        hold_time=HOLD,
+        passive=True,
+        families=(IPV4_UNICAST,),
+    )
+    states: list[str] = []
+    end_of_rib = bytes.fromhex("ff" * 16 + "0017" + "02" + "0000" + "0000")
+
+    def on_event(session: PeerSession, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.new.value)
+        if isinstance(event, Established):
+            session.send([end_of_rib])
+
+    session = PeerSession(config, Dial(address="10.0.0.2"), on_event)
+    ours, theirs = trio.testing.memory_stream_pair()
+    peer_open = Open.build(
+        asn=65001,
+        hold_time=HOLD,
+        bgp_id="10.255.0.2",
+        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAS(asn=65001)),
+    )
+    cease = Notification(code=6, subcode=7, data=b"")  # Connection Collision Resolution
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.accept(ours)
+        await theirs.send_all(peer_open.encode(CTX) + Keepalive().encode(CTX) + cease.encode(CTX))
+        with trio.move_on_after(HOLD):
+            while states[-1:] != ["Idle"] or "Established" not in states:
+                await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
+    assert "Established" in states and states[-1] in ("Idle", "Active", "Connect"), states
