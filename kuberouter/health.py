@@ -101,8 +101,10 @@ async def serve_http(
     *,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `routes` (path -> handler) until cancelled; reports the bound port."""
-    listeners = await trio.open_tcp_listeners(port, host=address)
+    """Serve `routes` (path -> handler) until cancelled; reports the bound port. An empty
+    `address` is every address (upstream's default for --health-addr and --metrics-addr:
+    kubelet probes the node's address)."""
+    listeners = await trio.open_tcp_listeners(port, host=address or None)
     task_status.started(listeners[0].socket.getsockname()[1])
 
     async def handle(stream: trio.SocketStream) -> None:

@@ -9,7 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from kuberouter.ctl import policy
+from kuberouter.ctl import cluster, policy
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kube-router-ctl", description=__doc__)
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", required=True)
     policy.register(groups)
+    cluster.register(groups)
     return parser
 
 

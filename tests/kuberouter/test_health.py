@@ -39,3 +39,12 @@ async def test_healthz_follows_heartbeats_and_metrics_serve_build_info() -> None
         assert status == 200 and "kube_router_build_info{" in metrics
         assert (await trio.to_thread.run_sync(fetch, f"{base}/nope"))[0] == 404
         nursery.cancel_scope.cancel()
+
+
+async def test_empty_address_listens_on_every_address() -> None:
+    """--health-addr's default is empty, as upstream's: it must bind, not fail to resolve."""
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(serve_http, "", 0, metrics_routes("/metrics"))
+        status, _ = await trio.to_thread.run_sync(fetch, f"http://127.0.0.1:{port}/metrics")
+        assert status == 200
+        nursery.cancel_scope.cancel()

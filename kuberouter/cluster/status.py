@@ -1,0 +1,128 @@
+"""`cluster status`: what the box has, checked live; the list of problems decides the exit code.
+
+Checked: the state file and `up` having finished, the API server (process and answers),
+each node (namespace, Node object, agent process, /healthz 200), each pod (namespace,
+Pod object Running with its IP), and bgpd on the ToR (process and its sessions). Sessions
+that are not Established are shown but are not a problem until the agent speaks BGP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kuberouter.cluster import agents, netns, procs, server, tor
+from kuberouter.cluster.api import Api, ApiError
+from kuberouter.cluster.state import State
+from kuberouter.cluster.topology import TOR_ASN, Topology, prefix_of
+
+Say = Callable[[str], None]
+
+
+def status(name: str, state_dir: Path, say: Say = print) -> int:
+    """Print the report; 0 when everything is there and healthy, 1 otherwise."""
+    state = State.load(state_dir)
+    if state is None:
+        leftovers = netns.listed(prefix_of(name))
+        say(f"no cluster {name!r}: no state in {state_dir}")
+        if leftovers:
+            say(f"leftover namespaces (run `cluster down`): {', '.join(leftovers)}")
+        return 1
+    topology = Topology.build(state.name, state.nodes, state.pods_per_node)
+    problems: list[str] = []
+    if state.phase != "up":
+        problems.append(f"`up` did not finish (phase {state.phase!r})")
+    nodes, pods = _objects(topology, state, problems, say)
+    _nodes(topology, state, nodes, problems, say)
+    _pods(topology, pods, problems, say)
+    _tor(topology, state, problems, say)
+    say("")
+    say("problems: " + ("none" if not problems else ""))
+    for problem in problems:
+        say(f"  - {problem}")
+    return 1 if problems else 0
+
+
+def _objects(
+    topology: Topology, state: State, problems: list[str], say: Say
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Node and Pod objects by name, as the API server has them (empty if it is down)."""
+    process = state.process(server.ROLE)
+    running = process is not None and procs.alive(process.pid)
+    kubeconfig = server.kubeconfig_path(state)
+    say(f"cluster {topology.name}: state {state.path}, phase {state.phase}")
+    pid = f"pid {process.pid}" if process else "no pid"
+    say(f"API server {topology.api_url} in netns {topology.fabric_netns}"
+        f" ({pid}, {'running' if running else 'NOT RUNNING'})")  # fmt: skip
+    say(f"  kubectl: ip netns exec {topology.fabric_netns}"
+        f" kubectl --kubeconfig {kubeconfig} get pods -o wide")  # fmt: skip
+    if state.static_routes:
+        routes = "static routes installed by `cluster up` (stand-in for the BGP routing controller)"
+    else:
+        routes = "none from `cluster up`: left to the agents (BGP via the ToR)"
+    say(f"pod routes between nodes: {routes}")
+    if not running:
+        problems.append("the API server is not running")
+        return {}, {}
+    try:
+        api = Api(kubeconfig, topology.fabric_netns)
+        nodes = {n["metadata"]["name"]: n for n in api.items("Node")}
+        pods = {p["metadata"]["name"]: p for p in api.items("Pod")}
+    except (ApiError, OSError, ValueError, KeyError) as exc:
+        problems.append(f"the API server does not answer: {exc}")
+        return {}, {}
+    return nodes, pods
+
+
+def _nodes(
+    topology: Topology, state: State, objects: dict[str, Any], problems: list[str], say: Say
+) -> None:
+    port = agents.health_port(state.agent_args)
+    say("")
+    say(f"{'NODE':<16} {'INTERNAL-IP':<14} {'POD-CIDR':<16} {'AGENT':<12} HEALTHZ")
+    for node in topology.nodes:
+        obj = objects.get(node.name)
+        process = state.process(agents.role(node))
+        running = process is not None and procs.alive(process.pid)
+        answer = agents.healthz(node, port) if running and netns.exists(node.netns) else None
+        health = str(answer[0]) if answer else "-"
+        agent = f"pid {process.pid}" if running and process else "not running"
+        say(f"{node.name:<16} {node.ip:<14} {node.pod_cidr:<16} {agent:<12} {health}")
+        if not netns.exists(node.netns):
+            problems.append(f"node {node.name}: namespace missing")
+        if obj is None:
+            problems.append(f"node {node.name}: no Node object")
+        if not running:
+            problems.append(f"node {node.name}: agent not running")
+        elif health != "200":
+            problems.append(f"node {node.name}: /healthz answered {health}")
+
+
+def _pods(topology: Topology, objects: dict[str, Any], problems: list[str], say: Say) -> None:
+    say("")
+    say(f"{'POD (default/, netns of the same name)':<40} {'NODE':<16} {'IP':<14} PHASE")
+    for node, pod in topology.pods():
+        status_ = (objects.get(pod.name) or {}).get("status", {})
+        phase = status_.get("phase", "missing")
+        say(f"{pod.name:<40} {node.name:<16} {pod.ip:<14} {phase}")
+        if not netns.exists(pod.netns):
+            problems.append(f"pod {pod.name}: namespace missing")
+        if phase != "Running" or status_.get("podIP") != pod.ip:
+            problems.append(f"pod {pod.name}: no Running Pod object with IP {pod.ip}")
+
+
+def _tor(topology: Topology, state: State, problems: list[str], say: Say) -> None:
+    process = state.process(tor.ROLE)
+    running = process is not None and procs.alive(process.pid)
+    say("")
+    say(f"ToR {topology.tor_netns} {topology.tor_ip} AS {TOR_ASN}: bgpd "
+        + (f"pid {process.pid}" if running and process else "NOT RUNNING"))  # fmt: skip
+    if not running:
+        problems.append("the ToR's bgpd is not running")
+        return
+    sessions = tor.sessions(state)
+    if not sessions:
+        problems.append("the ToR's bgpd does not answer")
+    for address, session in sorted(sessions.items()):
+        say(f"  neighbor {address:<14} AS {TOR_ASN}  {session}")

@@ -1,0 +1,152 @@
+"""Names and addresses of a box cluster, computed from (name, nodes, pods per node) alone.
+
+Everything is derived, never stored separately, so `status` and `down` rebuild the same
+picture from the three numbers in the state file. Every namespace starts with
+"<name>-"; links made in the fabric, node and ToR namespaces start with it too (pods keep
+the conventional `eth0`, and nodes the conventional `kube-bridge`, inside namespaces that
+carry the prefix). Nothing is ever created in the host's own namespace.
+
+    fabric ns <name>-fabric: bridge <name>-br (10.240.0.1/24, the API server listens here)
+      <name>-n<i>  <- veth ->  node ns <name>-node<i>: <name>-eth0 10.240.0.<10+i>/24
+      <name>-tor   <- veth ->  ToR ns <name>-tor:      <name>-eth0 10.240.0.254/24 (FRR)
+    node ns: bridge kube-bridge 10.244.<i-1>.1/24 (pod gateway)
+      <name>-p<j>  <- veth ->  pod ns <name>-node<i>-pod<j>: eth0 10.244.<i-1>.<1+j>/24
+
+Addresses may repeat between boxes: each box is its own set of namespaces.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+FABRIC = ipaddress.ip_network("10.240.0.0/24")
+POD_SUPERNET = ipaddress.ip_network("10.244.0.0/16")  # upstream's usual cluster CIDR
+API_PORT = 6443
+TOR_ASN = 64512  # upstream kube-router's default cluster ASN; the ToR peers over iBGP
+CLUSTER_ASN = 64512
+HEALTH_PORT = 20244
+
+# No dash in the name, so the prefix "<name>-" of one box never matches another box.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9]{0,9}")
+MAX_NODES = 99  # keeps "<name>-n<i>" within the 15 characters of an interface name
+MAX_PODS = 250  # the pod /24 minus network, gateway and broadcast, with room to spare
+
+
+class TopologyError(ValueError):
+    """A name or size the box cannot be built with."""
+
+
+@dataclass(frozen=True)
+class Pod:
+    name: str  # the Pod object's name and its network namespace
+    index: int
+    ip: str
+    host_link: str  # the veth end on the node's kube-bridge
+
+    @property
+    def netns(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str  # the Node object's name, --hostname-override and its network namespace
+    index: int
+    ip: str
+    pod_cidr: str
+    gateway: str  # kube-bridge's address, the pods' default route
+    fabric_link: str  # the veth end on the fabric bridge
+    pods: tuple[Pod, ...]
+
+    @property
+    def netns(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    fabric_netns: str
+    fabric_bridge: str
+    api_ip: str
+    tor_netns: str
+    tor_link: str  # the ToR's veth end on the fabric bridge
+    tor_ip: str
+    uplink: str  # the fabric-facing link's name inside node and ToR namespaces
+    nodes: tuple[Node, ...]
+
+    @classmethod
+    def build(cls, name: str, nodes: int, pods_per_node: int) -> Topology:
+        check(name, nodes, pods_per_node)
+        hosts = list(FABRIC.hosts())
+        return cls(
+            name=name,
+            fabric_netns=f"{name}-fabric",
+            fabric_bridge=f"{name}-br",
+            api_ip=str(hosts[0]),
+            tor_netns=f"{name}-tor",
+            tor_link=f"{name}-tor",
+            tor_ip=str(hosts[-1]),
+            uplink=f"{name}-eth0",
+            nodes=tuple(_node(name, i, pods_per_node) for i in range(1, nodes + 1)),
+        )
+
+    @property
+    def prefix(self) -> str:
+        return prefix_of(self.name)
+
+    @property
+    def api_url(self) -> str:
+        return f"https://{self.api_ip}:{API_PORT}"
+
+    @property
+    def namespaces(self) -> list[str]:
+        """Every namespace, in the order `up` makes them."""
+        names = [self.fabric_netns, self.tor_netns]
+        for node in self.nodes:
+            names += [node.netns, *(pod.netns for pod in node.pods)]
+        return names
+
+    def pods(self) -> list[tuple[Node, Pod]]:
+        return [(node, pod) for node in self.nodes for pod in node.pods]
+
+
+def prefix_of(name: str) -> str:
+    return f"{name}-"
+
+
+def check(name: str, nodes: int, pods_per_node: int) -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise TopologyError(
+            f"cluster name {name!r}: use 1-10 lower-case letters and digits, starting with a letter"
+        )
+    if not 1 <= nodes <= MAX_NODES:
+        raise TopologyError(f"--nodes {nodes}: must be 1..{MAX_NODES}")
+    if not 0 <= pods_per_node <= MAX_PODS:
+        raise TopologyError(f"--pods-per-node {pods_per_node}: must be 0..{MAX_PODS}")
+
+
+def _node(name: str, index: int, pods_per_node: int) -> Node:
+    node_name = f"{name}-node{index}"
+    cidr = ipaddress.ip_network((int(POD_SUPERNET.network_address) + ((index - 1) << 8), 24))
+    addresses = list(cidr.hosts())
+    pods = tuple(
+        Pod(
+            name=f"{node_name}-pod{j}",
+            index=j,
+            ip=str(addresses[j]),
+            host_link=f"{name}-p{j}",
+        )
+        for j in range(1, pods_per_node + 1)
+    )
+    return Node(
+        name=node_name,
+        index=index,
+        ip=str(FABRIC.network_address + 10 + index),
+        pod_cidr=str(cidr),
+        gateway=str(addresses[0]),
+        fabric_link=f"{name}-n{index}",
+        pods=pods,
+    )

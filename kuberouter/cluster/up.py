@@ -1,0 +1,124 @@
+"""`cluster up`: build the box, step by step, recording each made thing in the state file.
+
+Order: fabric -> API server started (it boots while the rest is built) -> ToR namespace
+and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects -> the
+user's manifests -> one agent per node -> wait until every /healthz answers 200.
+A failure (or Ctrl-C) runs `down`, unless `keep_on_failure`; a crash leaves the state
+file for `down` to finish the job.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kuberouter.cluster import agents, netns, network, procs, server, tor
+from kuberouter.cluster.api import Api, Object, collection, node_object, pod_object, read_manifests
+from kuberouter.cluster.down import down
+from kuberouter.cluster.state import STATE_FILE, State
+from kuberouter.cluster.topology import TOR_ASN, Topology
+
+Say = Callable[[str], None]
+
+
+class UpError(RuntimeError):
+    """The box cannot be built here (e.g. one of that name exists already)."""
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    name: str
+    nodes: int
+    pods_per_node: int
+    state_dir: Path
+    manifests: Sequence[str] = ()
+    agent_args: Sequence[str] = ()
+    static_routes: bool = True
+    timeout: float = 60.0  # for the API server and the agents to come up
+    keep_on_failure: bool = False
+    say: Say = field(default=print, compare=False)
+
+
+def up(options: UpOptions) -> State:
+    topology = Topology.build(options.name, options.nodes, options.pods_per_node)
+    manifests = read_manifests(options.manifests)  # a bad file fails before anything is made
+    for obj in manifests:
+        collection(obj)  # and so does a kind the box does not serve
+    state = new_state(topology, options)
+    try:
+        build(topology, state, options, manifests)
+    except BaseException:
+        if not options.keep_on_failure:
+            options.say("up failed; removing what was made")
+            clean_up(options)
+        raise
+    return state
+
+
+def clean_up(options: UpOptions) -> None:
+    """`down` after a failed `up`; its own failure must not hide the first one."""
+    try:
+        down(options.name, options.state_dir, say=lambda _: None)
+    except Exception as exc:
+        options.say(f"cleaning up failed too ({exc}); run `cluster down --name {options.name}`")
+
+
+def new_state(topology: Topology, options: UpOptions) -> State:
+    """A fresh state directory with the state file in it, before anything else exists."""
+    existing = netns.listed(topology.prefix)
+    if (options.state_dir / STATE_FILE).exists() or existing:
+        raise UpError(
+            f"a cluster named {options.name!r} exists already ({len(existing)} namespaces, "
+            f"state in {options.state_dir}); run `kube-router-ctl cluster down"
+            f" --name {options.name}` first"
+        )
+    if options.state_dir.is_dir() and any(options.state_dir.iterdir()):
+        raise UpError(f"state directory {options.state_dir} is not empty")
+    options.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(options.state_dir, 0o700)  # the kubeconfig in it holds the token
+    state = State(
+        path=options.state_dir,
+        name=options.name,
+        nodes=options.nodes,
+        pods_per_node=options.pods_per_node,
+        static_routes=options.static_routes,
+        agent_args=list(options.agent_args),
+    )
+    state.save()
+    return state
+
+
+def build(topology: Topology, state: State, options: UpOptions, manifests: list[Object]) -> None:
+    say, started = options.say, time.monotonic()
+    network.fabric(topology, state)
+    apiserver = server.start(topology, state)
+    network.tor(topology, state)
+    tor.write_config(topology, state)
+    procs.start(state, tor.ROLE, topology.tor_netns, tor.argv(topology, state))
+    say(f"fabric, ToR ({topology.tor_ip}, AS {TOR_ASN}) and API server started")
+    for node in topology.nodes:
+        network.node(topology, state, node)
+    if options.static_routes:
+        network.static_routes(topology)
+    routes = " (static routes between nodes' pod CIDRs)" if options.static_routes else ""
+    say(f"networked: nodes {len(topology.nodes)}, pods {len(topology.pods())}{routes}")
+    api = server.wait_ready(topology, state, apiserver, options.timeout)
+    register(api, topology, manifests, say)
+    agents.start_all(topology, state, server.kubeconfig_path(state))
+    agents.wait_healthy(topology, state, options.timeout)
+    state.phase = "up"
+    state.save()
+    say(f"cluster {topology.name} up in {time.monotonic() - started:.1f}s; state in {state.path}")
+
+
+def register(api: Api, topology: Topology, manifests: list[Object], say: Say) -> None:
+    for node in topology.nodes:
+        api.apply(node_object(topology, node))
+    for node, pod in topology.pods():
+        api.apply(pod_object(node, pod))
+    for obj in manifests:
+        outcome = api.apply(obj)
+        say(f"{obj['kind'].lower()}/{obj['metadata']['name']} {outcome}")
