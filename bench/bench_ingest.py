@@ -166,6 +166,7 @@ class PyBGPd(Daemon):
             lines += _pybgpd_neighbor(peer, passive=True)
         if sink is not None:
             lines += _pybgpd_neighbor(sink, passive=False)
+        lines += ["[policy.attach]", 'default_export = "accept"']  # relay everything
         (self.dir / "pybgpd.toml").write_text("\n".join(lines) + "\n")
 
     def argv(self) -> list[str]:

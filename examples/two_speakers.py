@@ -2,6 +2,9 @@
 
 Speaker A (AS 65000) announces 10.1.0.0/24; speaker B (AS 65001) learns it and prints the
 best-path change it is told about. No root needed. Run: python examples/two_speakers.py
+
+Export is strict: a speaker advertises only what an export policy accepts. A's policy (the
+same keys as pybgpd's TOML `[policy]` table) exports the routes it originates.
 """
 
 from __future__ import annotations
@@ -10,13 +13,26 @@ import trio
 
 from pybgp.api import Speaker
 from pybgp.config import NeighborConfig, RouteConfig
+from pybgp.policy.config import parse as parse_policy
 from pybgp.wire.constants import IPV4_UNICAST
 
 PORT = 17900  # an unprivileged port instead of 179
+OWN_ROUTES = {
+    "definitions": [
+        {
+            "name": "own-routes",
+            "statements": [
+                {"conditions": {"route_type": "local"}, "actions": {"disposition": "accept"}}
+            ],
+        }
+    ],
+    "attach": {"export": ["own-routes"]},
+}
 
 
 async def main() -> None:
-    a = Speaker(asn=65000, router_id="10.255.0.1", listen=["127.0.0.1"], port=PORT)
+    policy = parse_policy({"policy": OWN_ROUTES}).compile()
+    a = Speaker(asn=65000, router_id="10.255.0.1", listen=["127.0.0.1"], port=PORT, policy=policy)
     b = Speaker(asn=65001, router_id="10.255.0.2")
     a.add_peer(
         NeighborConfig(address="127.0.0.2", peer_asn=65001, passive=True, families=(IPV4_UNICAST,))

@@ -22,10 +22,13 @@ from typing import Any
 import attrs
 import trio
 
-from pybgp.config import DaemonConfig, NeighborConfig, RouteConfig, parse_route
+from pybgp.bfd.neighbors import NeighborBfd
+from pybgp.config import ConfigError, DaemonConfig, NeighborConfig, RouteConfig, parse_route
 from pybgp.fsm import State
 from pybgp.net.session import Dial, PeerSession
 from pybgp.net.transport import BgpListener
+from pybgp.policy import CompiledPolicy, Definitions, PolicyError, explain
+from pybgp.policy.rib_filter import ChainFilter
 from pybgp.rib import (
     AdjRibIn,
     AdjRibOut,
@@ -36,7 +39,9 @@ from pybgp.rib import (
     Touched,
     local_origin,
 )
+from pybgp.rib.export import export
 from pybgp.rib.loc_rib import BestChange
+from pybgp.rib.route import Route
 from pybgp.session_config import SessionConfig
 from pybgp.session_events import (
     Established,
@@ -80,6 +85,8 @@ class _Peer:
     session: PeerSession
     scope: trio.CancelScope
     adj_in: AdjRibIn | None = None
+    info: PeerInfo | None = None  # while Established
+    key: ExportKey | None = None
 
 
 class Speaker:
@@ -92,8 +99,14 @@ class Speaker:
         port: int = 179,
         multipath: int = 1,
         fib: Any = None,
+        cluster_id: str | None = None,
+        policy: CompiledPolicy | None = None,
     ) -> None:
         self.asn, self.router_id = asn, router_id
+        self.cluster_id = cluster_id or router_id  # RFC 4456 §7
+        # Import and export policies; without any, nothing is exported (default reject).
+        self.policy = policy if policy is not None else CompiledPolicy(Definitions())
+        self._policy_generation = 0
         self.listen, self.port, self.fib = tuple(listen), port, fib
         best = BestPathConfig(multipath=multipath)
         self._loc = {family: LocRib(family, best) for family in FAMILIES}
@@ -111,6 +124,8 @@ class Speaker:
         self._state_subscribers: list[trio.MemorySendChannel[PeerStateChange]] = []
         self._dynamic: Sequence[Any] = ()  # dynamic neighbour prefixes (config)
         self._file_routes: set[str] = set()  # prefixes the configuration file originates
+        self._bfd = NeighborBfd()  # BFD sessions of neighbours with bfd = true
+        self._policy_config: Any = None  # what `policy` was compiled from (configuration)
 
     @classmethod
     def from_config(cls, config: DaemonConfig, fib: Any = None) -> Speaker:
@@ -122,7 +137,10 @@ class Speaker:
             port=g.port,
             multipath=g.multipath,
             fib=fib,
+            cluster_id=g.cluster_id,
+            policy=_compiled(config),
         )
+        speaker._policy_config = config.policy
         speaker._dynamic = config.dynamic_neighbors
         for neighbor in config.neighbors:
             speaker.add_peer(neighbor)
@@ -140,6 +158,7 @@ class Speaker:
             if self.listen:
                 await nursery.start(self._listener.serve, self.listen, self.port, self._accept)
             nursery.start_soon(self._flusher)
+            await nursery.start(self._bfd.run)
             if self.fib is not None:
                 nursery.start_soon(self._fib_writer)
             waiting, self._waiting = self._waiting, []
@@ -181,6 +200,7 @@ class Speaker:
         if peer is None:
             raise ValueError(f"no neighbor {address}")
         self._listener.remove_peer(address)
+        self._bfd.removed(address)
         peer.session.stop()
         self._down(address, peer)
         # Give the Cease a moment to leave before the task goes.
@@ -194,20 +214,93 @@ class Speaker:
         if not soft:
             peer.session.reset()
             return "reset"
-        negotiated = peer.session.conn.negotiated
-        if peer.session.state is State.ESTABLISHED and negotiated is not None:
-            for family in negotiated.families:
-                if negotiated.route_refresh:
-                    peer.session.conn.send_route_refresh(family, trio.current_time())
-            group = self._out.group_of(address)
-            if group is not None:
-                peer.session.send(group.table_messages(address))
+        if peer.session.state is State.ESTABLISHED:
+            self._refresh_in(peer)
+            self._readvertise(peer)
         return "softreset"
+
+    def set_policy(self, policy: CompiledPolicy) -> None:
+        """Apply new import and export policies to every session without dropping any: a
+        route refresh asks each peer for its routes again (import), and each peer's
+        Adj-RIB-Out is worked out anew, withdrawing what is no longer exported."""
+        self.policy = policy
+        self._policy_generation += 1
+        for peer in self._peers.values():
+            if peer.adj_in is None or peer.info is None:
+                continue
+            peer.adj_in.import_filter = self._import_filter(peer.info)
+            self._refresh_in(peer)
+            self._readvertise(peer)
+
+    def _refresh_in(self, peer: _Peer) -> None:
+        negotiated = peer.session.conn.negotiated
+        if negotiated is None or peer.session.state is not State.ESTABLISHED:
+            return
+        if not negotiated.route_refresh:
+            log.warning(
+                "peer %s cannot refresh routes (no route refresh capability): reset the "
+                "session for a new import policy to apply to its routes",
+                peer.config.address,
+            )
+            return
+        for family in negotiated.families:
+            peer.session.conn.send_route_refresh(family, trio.current_time())
+
+    def _readvertise(self, peer: _Peer) -> None:
+        """Move the peer to the update group of its current export policy and bring it
+        there: withdraw what it has and no longer gets, then the whole table again."""
+        if peer.info is None or peer.key is None:
+            return
+        address = peer.config.address
+        old_group = self._out.group_of(address)
+        old = {}
+        if old_group is not None:
+            old = {f: old_group.member_prefixes(address, f) for f in old_group.key.families}
+        peer.key = self._with_export_policy(peer.key, peer.info)
+        group = self._out.add_peer(peer.info, peer.key, self._loc)
+        messages: list[bytes] = []
+        for family, prefixes in old.items():
+            gone = prefixes - group.member_prefixes(address, family)
+            if gone:
+                messages += group.withdrawal_messages(family, sorted(gone))
+        peer.session.send(messages + group.table_messages(address))
+
+    def _import_filter(self, info: PeerInfo) -> ChainFilter | None:
+        chain = self.policy.import_chain(info.address)
+        return None if chain.constant is True else ChainFilter(chain, info)
+
+    def _with_export_policy(self, key: ExportKey, info: PeerInfo) -> ExportKey:
+        chain = self.policy.export_chain(info.address)
+        if chain.constant is True:
+            return attrs.evolve(key, policy=None, export_filter=None)
+        if chain.constant is False:
+            log.warning(
+                "peer %s: no export policy and the default is reject: nothing is advertised "
+                "to it (attach an export policy, or set policy.attach.default_export)",
+                info.address,
+            )
+        # Peers share an update group when their chains are the same and do not read the
+        # peer (neighbor sets); the generation keeps groups of an older policy apart.
+        peer_part = info.address if "peer" in chain.reads else None
+        identity = (self._policy_generation, chain.names, chain.default, peer_part)
+        policy_filter = ChainFilter(
+            chain,
+            info,
+            exporting=True,
+            local4=key.local_address,
+            local6=key.local_address6,
+        )
+        return attrs.evolve(key, policy=identity, export_filter=policy_filter)
 
     def reconfigure(self, config: DaemonConfig) -> None:
         """Apply a new configuration; unchanged neighbours keep their sessions."""
         if (config.global_.asn, config.global_.router_id) != (self.asn, self.router_id):
             log.warning("global asn/router_id changes need a restart; kept the old ones")
+        if (config.global_.cluster_id or self.router_id) != self.cluster_id:
+            log.warning("global cluster_id changes need a restart; kept the old one")
+        if config.policy != self._policy_config:
+            self.set_policy(_compiled(config))
+            self._policy_config = config.policy
         wanted = {n.address: n for n in config.neighbors}
         for address, peer in list(self._peers.items()):
             if wanted.get(address) != peer.config:
@@ -287,6 +380,7 @@ class Speaker:
             "router_id": negotiated.peer_open.bgp_id if established and negotiated else None,
             "hold_time": negotiated.hold_time if established and negotiated else None,
             "last_error": session.last_error,
+            "bfd": self._bfd.info(peer.config),
             "families": families,
         }
 
@@ -307,6 +401,88 @@ class Speaker:
             for key in keys:
                 for rank, route in enumerate(loc.multipath(key)):
                     out.append(_route_json(nlri_to_str(key, fam), route, rank == 0))
+        return out
+
+    def policy_json(self) -> dict[str, Any]:
+        """The policies in force: the definitions, the global attachment, and the chain
+        each neighbour gets (its own policies, then the global ones, then the default)."""
+        compiled = self.policy
+        neighbors = {}
+        for address in self._peers:
+            imp, exp = compiled.import_chain(address), compiled.export_chain(address)
+            neighbors[address] = {
+                "import": list(imp.names),
+                "default_import": imp.default_action,
+                "export": list(exp.names),
+                "default_export": exp.default_action,
+            }
+        return {
+            "definitions": _plain(attrs.asdict(compiled.definitions)),
+            "global": _plain(attrs.asdict(compiled.assignment.global_)),
+            "neighbors": neighbors,
+        }
+
+    def explain_json(self, prefix: str, address: str, direction: str = "export") -> dict[str, Any]:
+        """Why neighbour `address` gets (export) or we took from it (import) `prefix`: each
+        statement of its chain, tried in order, and the verdict."""
+        peer = self._peers.get(address)
+        if peer is None:
+            raise ValueError(f"no neighbor {address}")
+        if direction not in ("import", "export"):
+            raise ValueError(f"direction: import or export, not {direction!r}")
+        if peer.info is None or peer.key is None or peer.adj_in is None:
+            raise ValueError(f"neighbor {address} is not established")
+        family = IPV6_UNICAST if ":" in prefix else IPV4_UNICAST
+        key = nlri_from_str(prefix, family)
+        out: dict[str, Any] = {
+            "prefix": nlri_to_str(key, family),
+            "neighbor": address,
+            "direction": direction,
+            "paths": [],
+        }
+        if direction == "import":
+            chain = self.policy.import_chain(address)
+            judge = ChainFilter(chain, peer.info)
+            candidates = sorted(peer.adj_in.received_paths(family, key).items())
+            if not candidates:
+                out["note"] = f"{address} sent no route for {out['prefix']}"
+        else:
+            chain = self.policy.export_chain(address)
+            judge = ChainFilter(
+                chain,
+                peer.info,
+                exporting=True,
+                local4=peer.key.local_address,
+                local6=peer.key.local_address6,
+            )
+            candidates = []
+            best = self._loc[family].best(key)
+            exported = export(best, peer.key, family) if best is not None else None
+            if best is None:
+                out["note"] = f"no route for {out['prefix']} in the Loc-RIB"
+            elif peer.key.split_horizon and best.peer.address == address:
+                out["note"] = f"the best path came from {address}: not sent back to it"
+            elif exported is None:
+                out["note"] = (
+                    "held back before policy: iBGP to iBGP without reflection, "
+                    "NO_EXPORT / NO_ADVERTISE, or no next hop for the family"
+                )
+            else:
+                sent = Route(exported.attributes, exported.next_hop, best.peer)
+                candidates = [(0, sent)]
+        out["chain"] = list(chain.names)
+        out["default"] = chain.default_action
+        for path_id, route in candidates:
+            why = explain(chain, judge.context(family, key, route))
+            out["paths"].append(
+                {
+                    "path_id": path_id,
+                    "route": _route_json(out["prefix"], route, False),
+                    "accepted": why.result.accepted,
+                    "decided_by": why.result.decided_by,
+                    "steps": why.lines(),
+                }
+            )
         return out
 
     def loc_rib(self, family: Family) -> dict[str, tuple[str, ...]]:
@@ -357,6 +533,7 @@ class Speaker:
                 self._check_limits(peer)
         elif isinstance(event, Established):
             self._up(peer, event)
+            self._bfd.established(peer.config, session)
         elif isinstance(event, RouteRefreshReceived):
             group = self._out.group_of(address)
             if group is not None:
@@ -378,8 +555,14 @@ class Speaker:
             router_id=negotiated.peer_open.bgp_id,
             ibgp=negotiated.peer_asn == self.asn,
             local_asn=self.asn,
+            route_reflector_client=config.route_reflector_client,
         )
-        peer.adj_in = AdjRibIn(info)
+        peer.adj_in = AdjRibIn(
+            info,
+            self._import_filter(info),
+            router_id=self.router_id,
+            cluster_id=self.cluster_id,
+        )
         local = peer.session.local_address() or config.local_address
         local4 = local if local and ":" not in local else None
         local6 = local if local and ":" in local else None
@@ -400,9 +583,12 @@ class Speaker:
             addpath_tx=ctx.addpath_tx,
             extended_message=ctx.extended_message,
             next_hop_self=config.next_hop_self,
+            route_reflector_client=config.route_reflector_client,
+            cluster_id=self.cluster_id,
             families=families,
         )
-        group = self._out.add_peer(info, key, self._loc)
+        peer.info, peer.key = info, self._with_export_policy(key, info)
+        group = self._out.add_peer(info, peer.key, self._loc)
         peer.session.send(group.table_messages(config.address))
         log.info(
             "peer %s established (AS %d, %s)",
@@ -412,6 +598,7 @@ class Speaker:
         )
 
     def _down(self, address: str, peer: _Peer) -> None:
+        peer.info = peer.key = None
         self._out.remove_peer(address)
         if peer.adj_in is not None:
             adj_in, peer.adj_in = peer.adj_in, None
@@ -505,9 +692,31 @@ def _route_json(prefix: str, route: Any, best: bool) -> dict[str, Any]:
         "local_pref": a.local_pref,
         "communities": [WELL_KNOWN.get(c) or community_to_str(c) for c in a.communities],
         "large_communities": [large_community_to_str(c) for c in a.large_communities],
+        "originator_id": a.originator_id,
+        "cluster_list": list(a.cluster_list),
         "peer": route.peer.address if not route.peer.local else "local",
         "best": best,
     }
+
+
+def _plain(value: Any) -> Any:
+    """attrs.asdict output made JSON-ready (tuples as lists, other values as text)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _compiled(config: DaemonConfig) -> CompiledPolicy:
+    if config.policy is None:
+        return CompiledPolicy(Definitions())
+    try:
+        return config.policy.compile()
+    except PolicyError as exc:
+        raise ConfigError(f"policy: {exc}") from None
 
 
 def _key(password_file: str | None) -> bytes | None:

@@ -28,8 +28,23 @@ def add_commands(commands: Any) -> None:
         "[community A:B ...] [large-community A:B:C ...] [med N] [local-pref N] | rib del PREFIX",
     )
     rib.add_argument("-a", "--family", choices=["ipv4", "ipv6"], help="address family")
+    rib.add_argument(
+        "--explain",
+        metavar="NEIGHBOR",
+        help="with PREFIX: which policy statement lets the route go to NEIGHBOR, or not",
+    )
+    rib.add_argument(
+        "--import",
+        dest="explain_import",
+        action="store_true",
+        help="with --explain: the import side (the route NEIGHBOR sent us)",
+    )
     rib.add_argument("words", nargs="*", help="PREFIX, or add/del PREFIX [attributes]")
     rib.set_defaults(run=run_rib)
+    policy = commands.add_parser(
+        "policy", help="show the routing policies and which neighbour gets which"
+    )
+    policy.set_defaults(run=run_policy)
 
 
 def run_neighbor(args: argparse.Namespace) -> int:
@@ -77,6 +92,9 @@ def _neighbor_detail(peer: dict[str, Any]) -> str:
     for key in ("description", "router_id", "hold_time", "keepalive", "last_error"):
         if peer.get(key) not in (None, ""):
             lines.append(f"  {key.replace('_', ' ')}: {peer[key]}")
+    bfd = peer.get("bfd")
+    if bfd:
+        lines.append(_bfd_line(bfd))
     for family, counts in peer["families"].items():
         lines.append(
             f"  {family}: received {counts['received']}, accepted {counts['accepted']},"
@@ -85,12 +103,32 @@ def _neighbor_detail(peer: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _bfd_line(bfd: dict[str, Any]) -> str:
+    """`  BFD: Up (remote Up), diag none, tx 300 ms, detection 900 ms`."""
+    parts = [f"  BFD: {bfd['state']}"]
+    if bfd.get("remote_state"):
+        parts[0] += f" (remote {bfd['remote_state']})"
+    if bfd.get("diag"):
+        parts.append(f"diag {bfd['diag']}")
+    if bfd.get("tx_interval_ms") is not None:
+        parts.append(f"tx {bfd['tx_interval_ms']:g} ms")
+    if bfd.get("detection_time_ms") is not None:
+        parts.append(f"detection {bfd['detection_time_ms']:g} ms")
+    return ", ".join(parts)
+
+
 def run_rib(args: argparse.Namespace) -> int:
     words = list(args.words)
     if words and words[0] in ("add", "del"):
         return _rib_change(args, words)
     if len(words) > 1:
         raise ControlError(f"rib: unexpected {' '.join(words[1:])!r}")
+    if args.explain:
+        if not words:
+            raise ControlError("rib --explain: which prefix?")
+        return _explain(args, words[0])
+    if args.explain_import:
+        raise ControlError("rib --import goes with --explain NEIGHBOR")
     routes = request(args.socket, "rib", family=args.family, prefix=words[0] if words else None)
     if args.json:
         print(json.dumps(routes, indent=2))
@@ -111,6 +149,99 @@ def run_rib(args: argparse.Namespace) -> int:
         )
     print(_table(rows))
     return 0
+
+
+def _explain(args: argparse.Namespace, prefix: str) -> int:
+    direction = "import" if args.explain_import else "export"
+    found = request(
+        args.socket, "explain", prefix=prefix, address=args.explain, direction=direction
+    )
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    way = "from" if direction == "import" else "to"
+    chain = ", ".join(found["chain"]) or "(no policies)"
+    print(f"{found['prefix']} {way} {found['neighbor']}: {direction} policies {chain}, ")
+    print(f"  then default {found['default']}")
+    if found.get("note"):
+        print(f"  {found['note']}")
+    for path in found["paths"]:
+        route = path["route"]
+        label = f"path {path['path_id']}: " if path["path_id"] else ""
+        print(f"  {label}next hop {route['next_hop']}, AS path {route['as_path'] or '-'}")
+        for step in path["steps"]:
+            print(f"    {step}")
+    return 0
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    found = request(args.socket, "policy")
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    print("\n".join(_policy_text(found)))
+    return 0
+
+
+def _policy_text(found: dict[str, Any]) -> list[str]:
+    definitions = found["definitions"]
+    lines: list[str] = []
+    for kind, members_key in _SET_MEMBERS.items():
+        for defined in definitions.get(kind, []):
+            members = defined.get(members_key) or []
+            shown = [m if isinstance(m, str) else _entry_text(m) for m in members]
+            lines.append(f"{kind.removesuffix('s').replace('_', '-')} {defined['name']}:")
+            lines += [f"  {m}" for m in shown]
+    for policy in definitions.get("policies", []):
+        default = f" (default {policy['default']})" if policy.get("default") else ""
+        lines.append(f"policy {policy['name']}{default}:")
+        for statement in policy["statements"]:
+            conditions = _set_fields(statement["conditions"])
+            actions = _set_fields(statement["actions"])
+            lines.append(f"  statement {statement['name']}:")
+            lines.append(f"    if {conditions or 'always'}")
+            lines.append(f"    then {actions}")
+    attach = found["global"]
+    lines.append(
+        f"global: import {attach['import_policies'] or '-'} (default {attach['default_import']}),"
+        f" export {attach['export_policies'] or '-'} (default {attach['default_export']})"
+    )
+    rows = [["Neighbor", "Import", "Export"]]
+    for address, chains in found["neighbors"].items():
+        rows.append(
+            [
+                address,
+                " ".join([*chains["import"], f"then {chains['default_import']}"]),
+                " ".join([*chains["export"], f"then {chains['default_export']}"]),
+            ]
+        )
+    return [*lines, "", _table(rows)]
+
+
+_SET_MEMBERS = {
+    "prefix_sets": "entries",
+    "neighbor_sets": "members",
+    "as_path_sets": "members",
+    "community_sets": "members",
+    "ext_community_sets": "members",
+    "large_community_sets": "members",
+}
+
+
+def _entry_text(entry: Any) -> str:
+    return " ".join(f"{k} {v}" for k, v in entry.items()) if isinstance(entry, dict) else str(entry)
+
+
+def _set_fields(fields: dict[str, Any]) -> str:
+    """The fields that are set, as `key value` pairs."""
+    parts = []
+    for key, value in fields.items():
+        if value in (None, (), [], {}):
+            continue
+        if isinstance(value, dict):
+            value = " ".join(f"{k}={v}" for k, v in value.items() if v not in (None, [], ()))
+        parts.append(f"{key} {value}")
+    return ", ".join(parts)
 
 
 _KEYWORDS = {

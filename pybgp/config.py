@@ -8,15 +8,24 @@ import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from pybgp.wire.communities import community_from_str, large_community_from_str
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
+if TYPE_CHECKING:
+    from pybgp.policy.config import PolicyConfig
+
 T = TypeVar("T")
 BGP_PORT = 179
+NEIGHBOR_POLICY_KEYS = (
+    "import_policy",
+    "export_policy",
+    "default_import_policy",
+    "default_export_policy",
+)
 
 
 class ConfigError(ValueError):
@@ -57,6 +66,11 @@ class NeighborConfig:
     max_prefixes: Mapping[Family, int] = attrs.field(factory=dict)
     max_prefixes_restart: float | None = None  # seconds before reconnecting after the limit
     next_hop_self: bool = False
+    bfd: bool = False  # a BFD session (RFC 5880, 5881) takes the BGP session down fast
+    bfd_min_rx_ms: int = 300  # BFD Required Min RX Interval
+    bfd_min_tx_ms: int = 300  # BFD Desired Min TX Interval (once Up)
+    bfd_multiplier: int = 3  # BFD Detect Mult
+    route_reflector_client: bool = False  # RFC 4456: we reflect iBGP routes to and from it
 
     def password(self) -> str | None:
         """The MD5 key, read from its file when needed (never kept in the config)."""
@@ -80,6 +94,7 @@ class GlobalConfig:
     port: int = BGP_PORT
     hold_time: int = 90
     multipath: int = 1  # ECMP: up to N equal best paths
+    cluster_id: str | None = None  # route reflection (RFC 4456 §7); None: the router ID
 
 
 @attrs.frozen(kw_only=True)
@@ -88,6 +103,7 @@ class DaemonConfig:
     neighbors: tuple[NeighborConfig, ...] = ()
     dynamic_neighbors: tuple[DynamicNeighborConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
+    policy: PolicyConfig | None = None  # [policy] and the neighbours' policy keys
 
     def neighbor(self, address: str) -> NeighborConfig | None:
         return next((n for n in self.neighbors if n.address == address), None)
@@ -126,9 +142,17 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         for t in table.tables("dynamic_neighbors")
     )
     routes = tuple(_parse_route(t) for t in table.tables("routes"))
+    from pybgp.policy import config as policy_config  # noqa: PLC0415 (it imports this module)
+
+    table.used.add("policy")
+    policy = policy_config.parse(data)
     table.done()
     return DaemonConfig(
-        global_=global_, neighbors=neighbors, dynamic_neighbors=dynamic, routes=routes
+        global_=global_,
+        neighbors=neighbors,
+        dynamic_neighbors=dynamic,
+        routes=routes,
+        policy=policy,
     )
 
 
@@ -140,6 +164,7 @@ def _parse_global(t: ConfigTable) -> GlobalConfig:
         port=t.get("port", _port, default=BGP_PORT),
         hold_time=t.get("hold_time", _hold_time, default=90),
         multipath=t.get("multipath", int_range(1, 64), default=1),
+        cluster_id=t.get("cluster_id", _ipv4),
     )
     t.done()
     return config
@@ -164,7 +189,13 @@ def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
         max_prefixes=limits,
         max_prefixes_restart=t.get("max_prefixes_restart", _seconds),
         next_hop_self=t.get("next_hop_self", _bool, default=False),
+        bfd=t.get("bfd", _bool, default=False),
+        bfd_min_rx_ms=t.get("bfd_min_rx_ms", int_range(10, 60_000), default=300),
+        bfd_min_tx_ms=t.get("bfd_min_tx_ms", int_range(10, 60_000), default=300),
+        bfd_multiplier=t.get("bfd_multiplier", int_range(1, 255), default=3),
+        route_reflector_client=t.get("route_reflector_client", _bool, default=False),
     )
+    t.used.update(NEIGHBOR_POLICY_KEYS)  # read by pybgp.policy.config
     t.done()
     return config
 

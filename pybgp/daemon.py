@@ -112,6 +112,13 @@ async def watch_signals(speaker: Speaker, args: argparse.Namespace, nursery: tri
 
 async def handle(speaker: Speaker, request: dict[str, Any]) -> Any:
     """The control socket's commands (see pybgp.client_cli for the client side)."""
+    try:
+        return _dispatch(speaker, request)
+    except ValueError as exc:  # a bad argument (ConfigError too): the reply says why
+        raise ControlError(str(exc)) from None
+
+
+def _dispatch(speaker: Speaker, request: dict[str, Any]) -> Any:
     command = request["command"]
     if command == "neighbors":
         return speaker.neighbors(request.get("address"))
@@ -123,6 +130,14 @@ async def handle(speaker: Speaker, request: dict[str, Any]) -> Any:
         return speaker.withdraw(str(request.get("prefix")))
     if command == "neighbor_reset":
         return speaker.reset_peer(str(request.get("address")), soft=bool(request.get("soft")))
+    if command == "policy":
+        return speaker.policy_json()
+    if command == "explain":
+        return speaker.explain_json(
+            str(request.get("prefix")),
+            str(request.get("address")),
+            str(request.get("direction", "export")),
+        )
     raise ControlError(f"unknown command {command!r}")
 
 

@@ -65,6 +65,28 @@ large_communities = ["65000:1:2"]
 [[routes]]
 prefix = "10.2.0.0/24"
 med = 50
+
+[[routes]]
+prefix = "10.9.0.0/24"           # originated, but kept in: the export policy rejects it
+
+# Export is strict: only what a policy accepts is advertised.
+[[policy.prefix_sets]]
+name = "internal-only"
+prefixes = ["10.9.0.0/16 le 24"]
+
+[[policy.definitions]]
+name = "export-own"
+[[policy.definitions.statements]]
+name = "keep-internal"
+conditions = { prefix_set = "internal-only" }
+actions = { disposition = "reject" }
+[[policy.definitions.statements]]
+name = "own-routes"
+conditions = { route_type = "local" }
+actions = { disposition = "accept", communities = { add = ["65000:999"] } }
+
+[policy.attach]
+export = ["export-own"]
 CONF
 ip netns exec "$ns_py" .venv/bin/pybgpd -c "$work/pybgpd.toml" --socket "$work/pybgpd.sock" \
   >"$work/pybgpd.log" 2>&1 &
@@ -82,6 +104,12 @@ pybgp neighbor
 echo
 echo "== pybgpd: pybgp rib"
 pybgp rib
+echo
+echo "== pybgpd: pybgp policy"
+pybgp policy
+echo
+echo "== pybgpd: why 10.9.0.0/24 is not sent to FRR: pybgp rib 10.9.0.0/24 --explain 10.0.0.2"
+pybgp rib 10.9.0.0/24 --explain 10.0.0.2
 echo
 echo "== FRR (container $container): show bgp ipv4 unicast"
 vtysh --vty_socket "$work/frr" -d bgpd -c "show bgp ipv4 unicast" | sed -n '/Network/,$p'

@@ -80,10 +80,10 @@ class PeerSession:
         """Cease (administrative shutdown) and stay down; the run task keeps going idle."""
         self._handle(self.conn.stop(trio.current_time()))
 
-    def reset(self) -> None:
-        """Hard reset: Cease (administrative reset), then start again."""
+    def reset(self, subcode: CeaseSubcode = CeaseSubcode.ADMIN_RESET) -> None:
+        """Hard reset: Cease (administrative reset, or `subcode`), then start again."""
         now = trio.current_time()
-        self._handle(self.conn.stop(now, cease(CeaseSubcode.ADMIN_RESET)))
+        self._handle(self.conn.stop(now, cease(subcode)))
         self._handle(self.conn.start(now))
 
     def prefix_limit_exceeded(self, family: Family, limit: int) -> None:

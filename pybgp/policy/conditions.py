@@ -32,11 +32,14 @@ T = TypeVar("T")
 
 class Condition(NamedTuple):
     """One compiled condition; exactly one of the tests is set. `label` is what `explain`
-    shows: "prefix-set pods", "community-set blackhole (invert)"."""
+    shows: "prefix-set pods", "community-set blackhole (invert)". `reads`: "prefix" or
+    "peer" when the verdict can differ between the prefixes of one route or between peers
+    (the RIBs then evaluate per prefix, or keep peers apart); else "route"."""
 
     label: str
     on_route: RouteTest | None = None
     on_attributes: AttrTest | None = None
+    reads: str = "route"
 
 
 class CompiledSets:
@@ -105,6 +108,7 @@ def compile_conditions(conditions: Conditions, sets: CompiledSets) -> tuple[Cond
             Condition(
                 _label("neighbor", c.neighbor_set),
                 on_route=lambda ctx, nh: matcher.contains(ctx.peer.address) != invert,
+                reads="peer",
             )
         )
     if c.next_hop is not None:
@@ -122,7 +126,7 @@ def compile_conditions(conditions: Conditions, sets: CompiledSets) -> tuple[Cond
 
 def _prefix(match: MatchSet, sets: CompiledSets) -> Condition:
     test = sets.prefix[match.set_name].route_test(match.option == "invert")
-    return Condition(_label("prefix", match), on_route=test)
+    return Condition(_label("prefix", match), on_route=test, reads="prefix")
 
 
 def _attribute_conditions(c: Conditions, sets: CompiledSets) -> list[Condition]:

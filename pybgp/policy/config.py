@@ -77,7 +77,14 @@ from typing import Any
 
 import attrs
 
-from pybgp.config import ConfigError, ConfigTable, address_value, list_of, read_toml
+from pybgp.config import (
+    NEIGHBOR_POLICY_KEYS,
+    ConfigError,
+    ConfigTable,
+    address_value,
+    list_of,
+    read_toml,
+)
 from pybgp.policy.config_statements import Names, choice, parse_statement, policy_names
 from pybgp.policy.engine import CompiledPolicy
 from pybgp.policy.model import Attachment, Definitions, Policy, PolicyAssignment
@@ -94,13 +101,6 @@ from pybgp.policy.sets import (
     ext_community_member,
     large_community_member,
     normalise_address_or_prefix,
-)
-
-NEIGHBOR_KEYS = (
-    "import_policy",
-    "export_policy",
-    "default_import_policy",
-    "default_export_policy",
 )
 
 
@@ -210,7 +210,7 @@ def _peer_attachments(neighbors: list[ConfigTable], known: set[str]) -> dict[str
     """Reads only the policy keys of each [[neighbors]] entry; pybgp.config owns the rest."""
     peers: dict[str, Attachment] = {}
     for t in neighbors:
-        if not any(key in t.data for key in NEIGHBOR_KEYS):
+        if not any(key in t.data for key in NEIGHBOR_POLICY_KEYS):
             continue
         address = t.get("address", address_value, required=True)
         peers[address] = Attachment(

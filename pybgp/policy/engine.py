@@ -100,7 +100,7 @@ class CompiledDefinition:
 class PolicyChain:
     """The policies applied at one point, in order, then the default action."""
 
-    __slots__ = ("default", "names", "policies")
+    __slots__ = ("default", "names", "policies", "reads")
 
     def __init__(self, policies: Sequence[CompiledDefinition], default: str) -> None:
         if default not in ("accept", "reject"):
@@ -108,10 +108,28 @@ class PolicyChain:
         self.policies = tuple(policies)
         self.names = tuple(p.name for p in policies)
         self.default = _DISPOSITION[default]
+        # What beyond the route itself the verdict depends on: "prefix" and/or "peer".
+        self.reads = frozenset(
+            c.reads
+            for p in self.policies
+            for s in p.statements
+            for c in s.conditions
+            if c.reads != "route"
+        )
+
+    @property
+    def default_action(self) -> str:
+        return "accept" if self.default == ACCEPT else "reject"
+
+    @property
+    def constant(self) -> bool | None:
+        """True (False) when the chain accepts (rejects) every route unchanged: no policies."""
+        if self.policies:
+            return None
+        return self.default == ACCEPT
 
     def __repr__(self) -> str:
-        default = "accept" if self.default == ACCEPT else "reject"
-        return f"PolicyChain({list(self.names)}, default={default})"
+        return f"PolicyChain({list(self.names)}, default={self.default_action})"
 
 
 class CompiledPolicy:

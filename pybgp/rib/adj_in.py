@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from pybgp.rib.peer import PeerInfo
-from pybgp.rib.route import Route, attribute_value
+from pybgp.rib.route import Route, RouteFilter, attribute_value
 from pybgp.rib.tables import AddPathTable, PlainTable, Table
 from pybgp.wire import aspath
 from pybgp.wire.constants import IPV4_UNICAST, AttrType, Family
@@ -51,8 +51,21 @@ def next_hop_text(raw: bytes) -> str:
 class AdjRibIn:
     """The routes received from one peer (or, with `local_origin`, those we originate)."""
 
-    def __init__(self, peer: PeerInfo) -> None:
+    def __init__(
+        self,
+        peer: PeerInfo,
+        import_filter: RouteFilter | None = None,
+        *,
+        router_id: str | None = None,
+        cluster_id: str | None = None,
+    ) -> None:
         self.peer = peer
+        # RFC 4456 §8: an iBGP route carrying our router ID as ORIGINATOR_ID, or our
+        # cluster ID in its CLUSTER_LIST, has looped through reflection; it is ignored.
+        self._reflection_check = peer.ibgp and not peer.local and router_id is not None
+        self._router_id, self._cluster_id = router_id, cluster_id or router_id
+        # The import policy: what it rejects is kept as received but not accepted.
+        self.import_filter = import_filter
         self._tables: dict[Family, Table] = {}
         # eBGP AS-loop detection (§9.1.2): our AS anywhere in the path. A byte search of the
         # attributes rules most paths out without decoding them.
@@ -78,6 +91,16 @@ class AdjRibIn:
         """Path id -> route for one prefix (path id 0 without ADD-PATH); eligible ones only."""
         table = self._tables.get(family)
         return {} if table is None else table.paths(prefix)
+
+    def received_paths(self, family: Family, prefix: Nlri) -> dict[int, Route]:
+        """Path id -> route as the peer sent it, accepted or not (for explaining)."""
+        table = self._tables.get(family)
+        if table is None:
+            return {}
+        found = table.rejected_paths(prefix)
+        for path_id, route in table.paths(prefix).items():
+            found[path_id] = route.received or route
+        return found
 
     def routes(self, family: Family) -> Iterator[tuple[Nlri, int, Route]]:
         """(prefix, path id, route) for every eligible path of the family."""
@@ -183,6 +206,12 @@ class AdjRibIn:
         return route
 
     def _eligible(self, attributes: PathAttributes) -> bool:
+        if self._reflection_check:
+            return not (
+                AttrType.ORIGINATOR_ID in attributes and attributes.originator_id == self._router_id
+            ) and not (
+                AttrType.CLUSTER_LIST in attributes and self._cluster_id in attributes.cluster_list
+            )
         if not self._loop_check:
             return True
         if attributes.asn4 and self._asn_octets not in attributes.raw:
@@ -208,9 +237,43 @@ class AdjRibIn:
         out: list[Touched],
     ) -> None:
         eligible = self._last_eligible if route is self._last else self._eligible(route.attributes)
-        prefixes, previous = self._table(family, addpath).announce(keys, route, eligible)
+        table = self._table(family, addpath)
+        if eligible and self.import_filter is not None:
+            for kept, some_keys in self._filtered(family, addpath, keys, route):
+                self._put(family, table, some_keys, kept or route, kept is not None, out)
+            return
+        self._put(family, table, keys, route, eligible, out)
+
+    def _put(
+        self,
+        family: Family,
+        table: Table,
+        keys: Sequence[Nlri],
+        route: Route,
+        eligible: bool,
+        out: list[Touched],
+    ) -> None:
+        prefixes, previous = table.announce(keys, route, eligible)
         if prefixes:
             out.append(Touched(family, prefixes, route if eligible else None, previous))
+
+    def _filtered(
+        self, family: Family, addpath: bool, keys: Sequence[Nlri], route: Route
+    ) -> list[tuple[Route | None, Sequence[Nlri]]]:
+        """The keys grouped by what the import policy makes of the route (None: rejected)."""
+        policy = self.import_filter
+        assert policy is not None
+        if "prefix" not in policy.reads:
+            first = keys[0][4:] if addpath else keys[0]
+            return [(policy(family, first, route), keys)]
+        groups: dict[Route | None, list[Nlri]] = {}
+        for key in keys:
+            kept = policy(family, key[4:] if addpath else key, route)
+            found = groups.get(kept)
+            if found is None:
+                found = groups[kept] = []
+            found.append(key)
+        return list(groups.items())
 
     def _withdraw(
         self, family: Family, addpath: bool, keys: Sequence[Nlri], out: list[Touched]

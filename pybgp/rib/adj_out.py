@@ -17,7 +17,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from pybgp.rib.export import Exported, ExportKey, export
+from pybgp.rib.export import Exported, ExportKey, after_policy, export
 from pybgp.rib.loc_rib import BestChange, LocRib
 from pybgp.rib.peer import PeerInfo
 from pybgp.rib.route import Route
@@ -82,6 +82,11 @@ class UpdateGroup:
         self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
         self._exports: dict[Family, dict[Route, Exported | None]] = {f: {} for f in key.families}
         self._own: dict[Route, _Own] = {}
+        self._policy = key.export_filter
+        # A policy that reads the prefix is applied per prefix, after the per-route export.
+        self._per_prefix = self._policy is not None and "prefix" in self._policy.reads
+        self._as_route: dict[Exported, Route] = {}
+        self._filtered: dict[Route, Exported] = {}
 
     def __repr__(self) -> str:
         return f"UpdateGroup({sorted(self.members)}, {self.key!r})"
@@ -112,7 +117,7 @@ class UpdateGroup:
             entries: list[tuple[Nlri, object]] = list(table.items())
             for prefix, entry in entries:
                 if isinstance(entry, _Own):
-                    exported = self.export(family, entry.route)
+                    exported = self.export(family, entry.route, prefix)
                     if exported is None:
                         del table[prefix]
                         held[entry.source] -= 1
@@ -132,21 +137,57 @@ class UpdateGroup:
         return len(table) - self._held_back[family].get(address, 0)
 
     # -- exporting ----------------------------------------------------------------------
-    def export(self, family: Family, route: Route) -> Exported | None:
-        """The route as this group sends it; worked out once per route."""
+    def export(self, family: Family, route: Route, prefix: Nlri) -> Exported | None:
+        """The route as this group sends it for `prefix`; worked out once per route (and
+        the export policy once per prefix when it reads the prefix)."""
         cache = self._exports[family]
         if route in cache:
-            return cache[route]
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        found = cache[route] = export(route, self.key, family)
+            found = cache[route]
+        else:
+            if len(cache) >= _CACHE_LIMIT:
+                cache.clear()
+            found = cache[route] = self._export_route(family, route, prefix)
+        if found is not None and self._per_prefix:
+            return self._apply_policy(family, prefix, found, route)
+        return found
+
+    def _export_route(self, family: Family, route: Route, prefix: Nlri) -> Exported | None:
+        exported = export(route, self.key, family)
+        if exported is None or self._policy is None or self._per_prefix:
+            return exported
+        return self._apply_policy(family, prefix, exported, route)
+
+    def _apply_policy(
+        self, family: Family, prefix: Nlri, exported: Exported, route: Route
+    ) -> Exported | None:
+        """The export policy on the route as the group would send it (shared objects, so
+        an unchanged result is the same `Exported`)."""
+        assert self._policy is not None
+        as_route = self._as_route.get(exported)
+        if as_route is None:
+            if len(self._as_route) >= _CACHE_LIMIT:
+                self._as_route.clear()
+            as_route = self._as_route[exported] = Route(
+                exported.attributes, exported.next_hop, route.peer
+            )
+        kept = self._policy(family, prefix, as_route)
+        if kept is None:
+            return None
+        if kept is as_route:
+            return exported
+        found = self._filtered.get(kept)
+        if found is None:
+            if len(self._filtered) >= _CACHE_LIMIT:
+                self._filtered.clear()
+            fitted = after_policy(kept.attributes, self.key)
+            found = self._filtered[kept] = Exported(fitted, kept.next_hop, exported.source)
         return found
 
     def load(self, family: Family, loc_rib: LocRib) -> None:
         """Fill a new group's Adj-RIB-Out from the Loc-RIB's best paths."""
         table = self._advertised[family]
         for prefix, route in loc_rib.items():
-            exported = self.export(family, route)
+            exported = self.export(family, route, prefix)
             if exported is not None:
                 table[prefix] = exported
 
@@ -176,6 +217,7 @@ class UpdateGroup:
         sources = self.members if self.key.split_horizon else {}
         sole = next(iter(sources)) if len(sources) == 1 else None
         owns, held_more = self._own, 0
+        per_prefix = self._per_prefix
         for prefix, route in pending.items():
             if sole is not None and route is not None:
                 own = owns.get(route)
@@ -192,10 +234,10 @@ class UpdateGroup:
                         continue
             if route is None:
                 new = None
-            elif route in exports:
+            elif route in exports and not per_prefix:
                 new = exports[route]
             else:
-                new = self.export(family, route)
+                new = self.export(family, route, prefix)
             old = table.get(prefix)
             if new is old:
                 continue
@@ -265,6 +307,17 @@ class UpdateGroup:
             messages += [out.message for out in merged]
             messages.append(end_of_rib(family))
         return messages
+
+    def member_prefixes(self, address: str, family: Family) -> set[Nlri]:
+        """The prefixes member `address` has from us in `family`."""
+        table = self._advertised.get(family, {})
+        if not self.key.split_horizon:
+            return set(table)
+        return {prefix for prefix, entry in table.items() if entry.source != address}
+
+    def withdrawal_messages(self, family: Family, prefixes: list[Nlri]) -> list[bytes]:
+        """UPDATEs withdrawing `prefixes` (for a member whose group changed)."""
+        return [out.message for out in self._withdrawals(family, {self._everyone: prefixes})]
 
     # -- packing ------------------------------------------------------------------------
     def _keys(self, family: Family, prefixes: list[Nlri]) -> list[Nlri]:

@@ -19,9 +19,11 @@ Then `for_peer` fits them to the peer (2-octet AS numbers, unknown attributes, R
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import attrs
 
-from pybgp.rib.route import Route, attribute_slices, attribute_value
+from pybgp.rib.route import Route, RouteFilter, attribute_slices, attribute_value
 from pybgp.wire import aspath
 from pybgp.wire.attributes import SPECS, encode_attribute
 from pybgp.wire.communities import NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED
@@ -54,8 +56,9 @@ class ExportKey:
     back to the route-reflector client it came from (dropped by ORIGINATOR_ID) whenever
     the update group has more than one member; with `split_horizon=False` we do the same,
     and every member of a group always gets the same messages. `cluster_id`: our cluster ID
-    (usually our router ID); without it we do not reflect. `policy`: the name of the
-    outbound policy (not applied yet; it keeps peers with different policies apart).
+    (usually our router ID); without it we do not reflect. `policy`: what identifies the
+    export policy (peers with different policies are kept apart); `export_filter` applies
+    it (None: everything the rules above let through is sent).
     """
 
     ibgp: bool
@@ -72,7 +75,8 @@ class ExportKey:
     default_local_pref: int = 100
     split_horizon: bool = True
     families: frozenset[Family] = frozenset({IPV4_UNICAST})
-    policy: str | None = None
+    policy: Hashable = None
+    export_filter: RouteFilter | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def external(self) -> bool:
@@ -119,6 +123,14 @@ def export(route: Route, key: ExportKey, family: Family) -> Exported | None:
     if not key.asn4 or attributes.present & _UNKNOWN:
         attributes = for_peer(attributes, key.context())  # rare: RFC 6793, unknown ones
     return Exported(intern(attributes), next_hop, "" if route.peer.local else route.peer.address)
+
+
+def after_policy(attributes: PathAttributes, key: ExportKey) -> PathAttributes:
+    """An export policy's result fitted to the group again: it may have set LOCAL_PREF,
+    which never goes to an external peer (§5.1.5)."""
+    if key.external and AttrType.LOCAL_PREF in attributes:
+        return intern(_rebuild(attributes, {AttrType.LOCAL_PREF: None}))
+    return attributes
 
 
 def may_send(route: Route, key: ExportKey) -> bool:

@@ -9,10 +9,12 @@ once per `Route`, on first use, and kept beside it (`facts`).
 from __future__ import annotations
 
 import ipaddress
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pybgp.rib.peer import PeerInfo
 from pybgp.wire import aspath
+from pybgp.wire.constants import Family
+from pybgp.wire.nlri import Nlri
 from pybgp.wire.pathattrs import PathAttributes
 
 
@@ -43,19 +45,27 @@ class Route:
     """Immutable by convention: never assign to the fields of a Route in use.
 
     Equality and hashing are by identity (fast, and what the caches want); use `same` to
-    compare contents.
+    compare contents. `received`: the route as the peer sent it, when an import policy
+    changed it (None otherwise).
     """
 
-    __slots__ = ("_facts", "attributes", "keys", "next_hop", "peer")
+    __slots__ = ("_facts", "attributes", "keys", "next_hop", "peer", "received")
 
     attributes: PathAttributes
     next_hop: str
     peer: PeerInfo
 
-    def __init__(self, attributes: PathAttributes, next_hop: str, peer: PeerInfo) -> None:
+    def __init__(
+        self,
+        attributes: PathAttributes,
+        next_hop: str,
+        peer: PeerInfo,
+        received: Route | None = None,
+    ) -> None:
         self.attributes = attributes
         self.next_hop = next_hop
         self.peer = peer
+        self.received = received
         self._facts: Facts | None = None
         self.keys: Keys | None = None  # cached by the decision process
 
@@ -79,6 +89,17 @@ class Route:
 
     def __repr__(self) -> str:
         return f"Route(from {self.peer.address}, next hop {self.next_hop}, {self.attributes!r})"
+
+
+class RouteFilter(Protocol):
+    """An import or export policy as the RIBs apply it (`pybgp.policy.rib_filter` makes
+    them): the route to keep or send for `prefix`, possibly changed, or None to drop it.
+    `reads`: what the verdict depends on beyond the route ("prefix", "peer"); without
+    "prefix" it is the same for every prefix of a route, so one call per route does."""
+
+    reads: frozenset[str]
+
+    def __call__(self, family: Family, prefix: Nlri, route: Route) -> Route | None: ...
 
 
 def _facts(attributes: PathAttributes, peer: PeerInfo) -> Facts:

@@ -44,6 +44,10 @@ class Table:
     def paths(self, prefix: Nlri) -> dict[int, Route]:
         raise NotImplementedError
 
+    def rejected_paths(self, prefix: Nlri) -> dict[int, Route]:
+        """The paths held but not eligible (AS loop, import policy)."""
+        raise NotImplementedError
+
     def items(self) -> Iterator[tuple[Nlri, int, Route]]:
         raise NotImplementedError
 
@@ -115,6 +119,10 @@ class PlainTable(Table):
         route = self.routes.get(prefix)
         return {} if route is None else {0: route}
 
+    def rejected_paths(self, prefix: Nlri) -> dict[int, Route]:
+        route = self.ineligible.get(prefix)
+        return {} if route is None else {0: route}
+
     def items(self) -> Iterator[tuple[Nlri, int, Route]]:
         for prefix, route in self.routes.items():
             yield prefix, 0, route
@@ -176,6 +184,9 @@ class AddPathTable(Table):
 
     def paths(self, prefix: Nlri) -> dict[int, Route]:
         return dict(self.routes.get(prefix, {}))
+
+    def rejected_paths(self, prefix: Nlri) -> dict[int, Route]:
+        return dict(self.ineligible.get(prefix, {}))
 
     def items(self) -> Iterator[tuple[Nlri, int, Route]]:
         for prefix, paths in self.routes.items():

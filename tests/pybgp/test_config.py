@@ -97,3 +97,46 @@ def test_not_toml(tmp_path: Path) -> None:
     path.write_text("[global\nasn = 1")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load(path)
+
+
+def test_route_reflection_and_policy_keys() -> None:
+    config = parse(
+        {
+            "global": {"asn": 65000, "router_id": "10.255.0.1", "cluster_id": "10.255.9.9"},
+            "neighbors": [
+                {
+                    "address": "10.0.0.2",
+                    "peer_asn": 65000,
+                    "route_reflector_client": True,
+                    "export_policy": "out",
+                    "default_import_policy": "reject",
+                }
+            ],
+            "policy": {"definitions": [{"name": "out"}]},
+        }
+    )
+    assert config.global_.cluster_id == "10.255.9.9"
+    assert config.neighbors[0].route_reflector_client
+    assert config.policy is not None
+    assignment = config.policy.assignment
+    assert assignment.export_chain("10.0.0.2") == (("out",), "reject")
+    assert assignment.import_chain("10.0.0.2") == ((), "reject")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            {"neighbors": [{"address": "10.0.0.2", "peer_asn": 1, "export_policy": "nope"}]},
+            "neighbors[0].export_policy: no policy named 'nope'",
+        ),
+        ({"policy": {"attach": {"default_export": "maybe"}}}, "policy.attach.default_export"),
+        ({"global": {"cluster_id": "not-an-address"}}, "global.cluster_id"),
+    ],
+)
+def test_policy_and_reflection_mistakes_name_the_key(document: dict, message: str) -> None:
+    base: dict = {"global": {"asn": 65000, "router_id": "10.255.0.1"}}
+    for key, value in document.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse(base)

@@ -23,6 +23,7 @@ def listener_config() -> Speaker:
             },
             "dynamic_neighbors": [{"prefix": "127.0.0.0/30", "peer_asn": 65001}],
             "routes": [{"prefix": "10.1.0.0/24"}],
+            "policy": {"attach": {"default_export": "accept"}},
         }
     )
     return Speaker.from_config(config)

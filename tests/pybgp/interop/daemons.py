@@ -352,6 +352,11 @@ def toml_table(header: str, items: Mapping[str, Any]) -> list[str]:
     return [header, *(f"{key} = {toml_value(v)}" for key, v in items.items() if v is not None), ""]
 
 
+# Export is strict by default; these tests are about other things, so pybgpd advertises
+# every best path unless a test gives its own [policy].
+EXPORT_EVERYTHING = '[policy.attach]\ndefault_export = "accept"\n'
+
+
 class Pybgpd:
     """pybgpd in namespace `ns`; its config file, control socket and log are in `workdir`."""
 
@@ -364,8 +369,10 @@ class Pybgpd:
         routes: Sequence[Route] = (),
         router_id: str = OUR_V4,
         listen: Sequence[str] = (OUR_V4, OUR_V6),
+        policy: str = EXPORT_EVERYTHING,
     ) -> None:
         self.ns = ns
+        self.policy = policy
         self.dir = workdir / "pybgpd"
         self.dir.mkdir()
         self.config_path = self.dir / "pybgpd.toml"
@@ -395,7 +402,7 @@ class Pybgpd:
                     "med": route.med,
                 },
             )
-        return "\n".join(lines)
+        return "\n".join([*lines, self.policy])
 
     def write_config(self) -> None:
         self.config_path.write_text(self.config_text())
