@@ -29,6 +29,13 @@ from pybgp.net.session import Dial, PeerSession
 from pybgp.net.transport import BgpListener
 from pybgp.policy import CompiledPolicy, Definitions, PolicyError, explain
 from pybgp.policy.rib_filter import ChainFilter
+from pybgp.restart import (
+    Deferral,
+    RestartConfig,
+    capability,
+    forwarding_kept,
+    preserved_families,
+)
 from pybgp.rib import (
     AdjRibIn,
     AdjRibOut,
@@ -52,6 +59,7 @@ from pybgp.session_events import (
     UpdateReceived,
 )
 from pybgp.wire import aspath
+from pybgp.wire.capabilities import GracefulRestart
 from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community_to_str
 from pybgp.wire.constants import AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family, Origin
 from pybgp.wire.nlri import nlri_from_str, nlri_to_str
@@ -87,6 +95,8 @@ class _Peer:
     adj_in: AdjRibIn | None = None
     info: PeerInfo | None = None  # while Established
     key: ExportKey | None = None
+    peer_restart: GracefulRestart | None = None  # its capability in the last session
+    stale_timer: trio.CancelScope | None = None  # restart or stale time running out
 
 
 class Speaker:
@@ -101,8 +111,18 @@ class Speaker:
         fib: Any = None,
         cluster_id: str | None = None,
         policy: CompiledPolicy | None = None,
+        restart: RestartConfig | None = None,
+        restarting: bool = False,
     ) -> None:
+        """`restart`: graceful restart (helping peers is always on); `restarting`: this
+        start follows our own graceful stop, so selection and advertisement wait for the
+        peers' End-of-RIB (RFC 4724 §4.1)."""
         self.asn, self.router_id = asn, router_id
+        self.restart = restart or RestartConfig()
+        self.restarting = restarting and self.restart.enabled
+        self._deferral: Deferral | None = None  # our advertising, after our restart
+        self._fib_deferral: Deferral | None = None  # removing kernel routes gone meanwhile
+        self._fib_reconcile = False  # the kernel to be brought in line with the Loc-RIB
         self.cluster_id = cluster_id or router_id  # RFC 4456 §7
         # Import and export policies; without any, nothing is exported (default reject).
         self.policy = policy if policy is not None else CompiledPolicy(Definitions())
@@ -128,7 +148,9 @@ class Speaker:
         self._policy_config: Any = None  # what `policy` was compiled from (configuration)
 
     @classmethod
-    def from_config(cls, config: DaemonConfig, fib: Any = None) -> Speaker:
+    def from_config(
+        cls, config: DaemonConfig, fib: Any = None, restarting: bool = False
+    ) -> Speaker:
         g = config.global_
         speaker = cls(
             asn=g.asn,
@@ -139,6 +161,8 @@ class Speaker:
             fib=fib,
             cluster_id=g.cluster_id,
             policy=_compiled(config),
+            restart=g.graceful_restart,
+            restarting=restarting,
         )
         speaker._policy_config = config.policy
         speaker._dynamic = config.dynamic_neighbors
@@ -161,13 +185,23 @@ class Speaker:
             await nursery.start(self._bfd.run)
             if self.fib is not None:
                 nursery.start_soon(self._fib_writer)
+            if self.restarting:
+                expected = [n.address for n in self._waiting]
+                self._deferral = Deferral(expected)
+                self._fib_deferral = Deferral(expected, include_restarting=True)
+                nursery.start_soon(self._deferral_timer)
             waiting, self._waiting = self._waiting, []
             for neighbor in waiting:
                 self.add_peer(neighbor)
             task_status.started()
 
-    async def shutdown(self) -> None:
-        """Cease every session (so peers withdraw at once), then flush --fib routes."""
+    async def shutdown(self, graceful: bool = False) -> None:
+        """Cease every session (so peers withdraw at once), then flush --fib routes. With
+        `graceful` (and graceful restart on), nothing is said or removed: the sessions just
+        close with the process, and peers keep our routes as stale until we are back."""
+        if graceful and self.restart.enabled:
+            log.info("graceful stop: peers and the kernel keep our routes")
+            return
         for peer in self._peers.values():
             peer.session.stop()
         await trio.sleep(0.2)  # let the NOTIFICATIONs go out
@@ -203,6 +237,11 @@ class Speaker:
         self._bfd.removed(address)
         peer.session.stop()
         self._down(address, peer)
+        self._drop_retained(peer)
+        for deferral in (self._deferral, self._fib_deferral):
+            if deferral is not None:
+                deferral.peer_gone(address)
+        self._end_deferral_if_done()
         # Give the Cease a moment to leave before the task goes.
         assert self._nursery is not None
         self._nursery.start_soon(_cancel_later, peer.scope)
@@ -369,6 +408,7 @@ class Speaker:
                 "received": counts.received if counts else 0,
                 "accepted": counts.accepted if counts else 0,
                 "advertised": group.advertised(peer.config.address, family) if group else 0,
+                "stale": peer.adj_in.stale_count(family) if peer.adj_in else 0,
             }
         established = session.state is State.ESTABLISHED and negotiated is not None
         return {
@@ -381,6 +421,9 @@ class Speaker:
             "hold_time": negotiated.hold_time if established and negotiated else None,
             "last_error": session.last_error,
             "bfd": self._bfd.info(peer.config),
+            "peer_graceful_restart": (
+                peer.peer_restart.to_json() if peer.peer_restart is not None else None
+            ),
             "families": families,
         }
 
@@ -529,8 +572,11 @@ class Speaker:
             return
         if isinstance(event, UpdateReceived):
             if peer.adj_in is not None:
-                self._apply(peer.adj_in.apply(event.update))
+                update = event.update
+                self._apply(peer.adj_in.apply(update))
                 self._check_limits(peer)
+                if not update.nlri and (family := update.end_of_rib()) is not None:
+                    self._end_of_rib(peer, family)
         elif isinstance(event, Established):
             self._up(peer, event)
             self._bfd.established(peer.config, session)
@@ -542,10 +588,10 @@ class Speaker:
             change = PeerStateChange(address, event.old.value, event.new.value)
             for channel in self._state_subscribers:
                 channel.send_nowait(change)
-            if event.old is State.ESTABLISHED:
-                self._down(address, peer)
         elif isinstance(event, SessionDown):
             log.info("peer %s down: %s", address, event.reason)
+            if peer.info is not None:  # it was Established
+                self._down(address, peer, graceful=self._helping(peer, event))
 
     def _up(self, peer: _Peer, event: Established) -> None:
         negotiated, config = event.negotiated, peer.config
@@ -557,12 +603,18 @@ class Speaker:
             local_asn=self.asn,
             route_reflector_client=config.route_reflector_client,
         )
-        peer.adj_in = AdjRibIn(
-            info,
-            self._import_filter(info),
-            router_id=self.router_id,
-            cluster_id=self.cluster_id,
-        )
+        retained = peer.adj_in  # the routes of the session before, kept stale (§4.2)
+        if retained is not None:
+            retained.peer, retained.import_filter = info, self._import_filter(info)
+            self._back_from_restart(peer, retained, negotiated.graceful_restart)
+        else:
+            peer.adj_in = AdjRibIn(
+                info,
+                self._import_filter(info),
+                router_id=self.router_id,
+                cluster_id=self.cluster_id,
+            )
+        peer.peer_restart = negotiated.graceful_restart
         local = peer.session.local_address() or config.local_address
         local4 = local if local and ":" not in local else None
         local6 = local if local and ":" in local else None
@@ -589,7 +641,12 @@ class Speaker:
         )
         peer.info, peer.key = info, self._with_export_policy(key, info)
         group = self._out.add_peer(info, peer.key, self._loc)
-        peer.session.send(group.table_messages(config.address))
+        for deferral in (self._deferral, self._fib_deferral):
+            if deferral is not None:
+                deferral.peer_up(config.address, families, negotiated.graceful_restart)
+        if self._deferral is None:
+            peer.session.send(group.table_messages(config.address))
+        self._end_deferral_if_done()  # else our table goes out when the deferral ends
         log.info(
             "peer %s established (AS %d, %s)",
             config.address,
@@ -597,12 +654,128 @@ class Speaker:
             ", ".join(f.name for f in families),
         )
 
-    def _down(self, address: str, peer: _Peer) -> None:
+    def _down(self, address: str, peer: _Peer, graceful: bool = False) -> None:
         peer.info = peer.key = None
         self._out.remove_peer(address)
+        if peer.adj_in is None:
+            return
+        if graceful:
+            self._retain(peer, peer.adj_in)
+            return
+        adj_in, peer.adj_in = peer.adj_in, None
+        self._apply(adj_in.clear(), extra=[adj_in])
+
+    # -- graceful restart (RFC 4724) ----------------------------------------------------
+    def _helping(self, peer: _Peer, event: SessionDown) -> bool:
+        """Whether to keep the peer's routes: it announced graceful restart, and the session
+        ended without a NOTIFICATION either way (§4.2; a NOTIFICATION ends it for good)."""
+        cap = peer.peer_restart
+        return cap is not None and cap.restart_time > 0 and event.notification is None
+
+    def _retain(self, peer: _Peer, adj_in: AdjRibIn) -> None:
+        """The peer is restarting: its routes of the families it preserves stay, stale, for
+        its restart time; the others go now."""
+        cap = peer.peer_restart
+        assert cap is not None
+        kept = preserved_families(cap)
+        touched = []
+        for family in adj_in.families():
+            adj_in.mark_stale(family)
+            if family not in kept:
+                touched += adj_in.sweep_stale(family)
+        self._apply(touched)
+        log.info(
+            "peer %s restarting: its routes stay, stale, for up to %d s",
+            peer.config.address,
+            cap.restart_time,
+        )
+        self._stale_timer(peer, cap.restart_time)
+
+    def _back_from_restart(
+        self, peer: _Peer, adj_in: AdjRibIn, cap: GracefulRestart | None
+    ) -> None:
+        """The peer is back: stale routes of families it did not keep forwarding for go at
+        once; the others wait for its End-of-RIB (or the stale time)."""
+        kept = forwarding_kept(cap)
+        touched = []
+        for family in adj_in.stale_families():
+            if family not in kept:
+                touched += adj_in.sweep_stale(family)
+        self._apply(touched)
+        self._stale_timer(peer, self.restart.stale_time)
+
+    def _stale_timer(self, peer: _Peer, seconds: float) -> None:
+        if peer.stale_timer is not None:
+            peer.stale_timer.cancel()
+        scope = peer.stale_timer = trio.CancelScope()
+        if self._nursery is not None:
+            self._nursery.start_soon(self._sweep_later, peer, scope, seconds)
+
+    async def _sweep_later(self, peer: _Peer, scope: trio.CancelScope, seconds: float) -> None:
+        with scope:
+            await trio.sleep(seconds)
+            adj_in = peer.adj_in
+            if adj_in is None:
+                return
+            log.info("peer %s: its stale routes expired", peer.config.address)
+            touched = [t for f in adj_in.stale_families() for t in adj_in.sweep_stale(f)]
+            self._apply(touched)
+            if peer.info is None:  # still down: nothing of it is left
+                peer.adj_in = None
+
+    def _drop_retained(self, peer: _Peer) -> None:
+        """A removed neighbour: routes kept for its restart go too."""
+        if peer.stale_timer is not None:
+            peer.stale_timer.cancel()
         if peer.adj_in is not None:
             adj_in, peer.adj_in = peer.adj_in, None
             self._apply(adj_in.clear(), extra=[adj_in])
+
+    def _end_of_rib(self, peer: _Peer, family: Family) -> None:
+        adj_in = peer.adj_in
+        if adj_in is not None and family in adj_in.stale_families():
+            self._apply(adj_in.sweep_stale(family))
+            if not adj_in.stale_families() and peer.stale_timer is not None:
+                peer.stale_timer.cancel()
+        for deferral in (self._deferral, self._fib_deferral):
+            if deferral is not None:
+                deferral.end_of_rib(peer.config.address, family)
+        self._end_deferral_if_done()
+
+    async def _deferral_timer(self) -> None:
+        await trio.sleep(self.restart.deferral_time)
+        if self._deferral is not None or self._fib_deferral is not None:
+            log.info("selection deferral timer ran out")
+            self._end_deferral()
+            self._end_fib_deferral()
+
+    def _end_deferral_if_done(self) -> None:
+        if self._deferral is not None and self._deferral.done:
+            log.info("End-of-RIB in from every peer not restarting itself: advertising now")
+            self._end_deferral()
+        if self._fib_deferral is not None and self._fib_deferral.done:
+            self._end_fib_deferral()
+
+    def _end_deferral(self) -> None:
+        """Selection is complete (§4.1): every peer gets our whole table and End-of-RIB,
+        and the kernel is brought in line with the Loc-RIB (routes gone while we were
+        away are removed)."""
+        if self._deferral is None:
+            return
+        self._deferral = None
+        self._out.flush()  # the groups' tables are current; the whole table follows
+        for address, peer in self._peers.items():
+            group = self._out.group_of(address)
+            if group is not None and peer.session.state is State.ESTABLISHED:
+                peer.session.send(group.table_messages(address))
+
+    def _end_fib_deferral(self) -> None:
+        if self._fib_deferral is None:
+            return
+        self._fib_deferral = None
+        if self.fib is not None:
+            self._fib_reconcile = True
+        self._fib_wake.set()
 
     def _check_limits(self, peer: _Peer) -> None:
         if peer.adj_in is None:
@@ -648,6 +821,8 @@ class Speaker:
         while True:
             await self._flush.wait()
             self._flush = trio.Event()
+            if self._deferral is not None:
+                continue  # nothing goes out before our selection is complete (RFC 4724 §4.1)
             # In parts, yielding between them: a whole table's worth of changes at once
             # would hold the event loop (and every session's timers) for seconds.
             while self._out.has_pending:
@@ -669,8 +844,22 @@ class Speaker:
         while True:
             await self._fib_wake.wait()
             self._fib_wake = trio.Event()
+            if self._fib_deferral is not None:
+                continue  # the kernel keeps the routes of before our restart meanwhile
             pending, self._fib_pending = self._fib_pending, {}
+            if self._fib_reconcile:
+                self._fib_reconcile = False
+                await trio.to_thread.run_sync(_reconcile_fib, self.fib, self._fib_table())
             await trio.to_thread.run_sync(_write_fib, self.fib, pending)
+
+    def _fib_table(self) -> dict[str, tuple[str, ...]]:
+        """Every best path the kernel should have (not our own routes)."""
+        wanted: dict[str, tuple[str, ...]] = {}
+        for family, loc in self._loc.items():
+            for key, route in loc.items():
+                if not route.peer.local:
+                    wanted[nlri_to_str(key, family)] = tuple(r.next_hop for r in loc.multipath(key))
+        return wanted
 
 
 def _write_fib(fib: Any, pending: dict[str, tuple[str, ...]]) -> None:
@@ -679,6 +868,14 @@ def _write_fib(fib: Any, pending: dict[str, tuple[str, ...]]) -> None:
             fib.replace(prefix, hops) if hops else fib.delete(prefix)
         except Exception as exc:  # one bad route must not stop the others
             log.warning("fib: %s", exc)
+
+
+def _reconcile_fib(fib: Any, wanted: dict[str, tuple[str, ...]]) -> None:
+    """The kernel as the Loc-RIB says: our routes it should not have go, the rest is set."""
+    stale = {prefix: () for prefix in fib.routes() if prefix not in wanted}
+    _write_fib(fib, {**stale, **wanted})
+    if stale:
+        log.info("removed %d kernel routes gone while we restarted", len(stale))
 
 
 def _route_json(prefix: str, route: Any, best: bool) -> dict[str, Any]:
@@ -739,6 +936,7 @@ def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
         families=n.families,
         max_prefixes=n.max_prefixes,
         restart_after=n.max_prefixes_restart,
+        graceful_restart=capability(speaker.restart, n.families, speaker.restarting),
     )
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from pybgp.restart import RestartConfig
 from pybgp.wire.communities import community_from_str, large_community_from_str
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
@@ -95,6 +96,7 @@ class GlobalConfig:
     hold_time: int = 90
     multipath: int = 1  # ECMP: up to N equal best paths
     cluster_id: str | None = None  # route reflection (RFC 4456 §7); None: the router ID
+    graceful_restart: RestartConfig = attrs.field(factory=RestartConfig)  # RFC 4724
 
 
 @attrs.frozen(kw_only=True)
@@ -165,6 +167,18 @@ def _parse_global(t: ConfigTable) -> GlobalConfig:
         hold_time=t.get("hold_time", _hold_time, default=90),
         multipath=t.get("multipath", int_range(1, 64), default=1),
         cluster_id=t.get("cluster_id", _ipv4),
+        graceful_restart=_parse_restart(t.table("graceful_restart")),
+    )
+    t.done()
+    return config
+
+
+def _parse_restart(t: ConfigTable) -> RestartConfig:
+    config = RestartConfig(
+        enabled=t.get("enabled", _bool, default=False),
+        restart_time=t.get("restart_time", int_range(0, 4095), default=120),
+        deferral_time=t.get("deferral_time", _seconds, default=360.0),
+        stale_time=t.get("stale_time", _seconds, default=360.0),
     )
     t.done()
     return config

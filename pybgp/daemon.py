@@ -3,6 +3,11 @@
 One root trio nursery: the speaker (listener and one task per peer), the control socket,
 and the signal watcher. SIGHUP reloads the file: neighbours whose settings did not change
 keep their sessions; SIGTERM/SIGINT stop cleanly (and flush --fib routes).
+
+With [global.graceful_restart] enabled, SIGTERM is a graceful stop (RFC 4724): no Cease,
+--fib routes left in the kernel, and a note beside the control socket (SOCKET.restart), so
+that a start within the restart time announces the Restart State bit and defers its
+selection until the peers' End-of-RIB. SIGINT still stops cleanly.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import gc
 import logging
 import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -81,7 +88,10 @@ async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
         except FibError as exc:
             log.error("%s", exc)
             raise SystemExit(2) from None
-    speaker = Speaker.from_config(config, fib=fib)
+    restarting = _restarting(args.socket, config)
+    if restarting:
+        log.info("restarting gracefully: selection waits for the peers' End-of-RIB")
+    speaker = Speaker.from_config(config, fib=fib, restarting=restarting)
     async with trio.open_nursery() as nursery:
         await nursery.start(speaker.run)
         await nursery.start(serve_control, args.socket, lambda req: handle(speaker, req))
@@ -105,9 +115,28 @@ async def watch_signals(speaker: Speaker, args: argparse.Namespace, nursery: tri
                     log.error("reload refused, configuration kept: %s", exc)
                 continue
             log.info("stopping (signal %d)", signum)
-            await speaker.shutdown()
+            graceful = signum == signal.SIGTERM and speaker.restart.enabled
+            await speaker.shutdown(graceful=graceful)
+            if graceful:
+                _restart_note(args.socket).write_text(f"{time.time()}\n")
             nursery.cancel_scope.cancel()
             return
+
+
+def _restart_note(socket_path: str) -> Path:
+    return Path(f"{socket_path}.restart")
+
+
+def _restarting(socket_path: str, config: DaemonConfig) -> bool:
+    """A graceful stop left its note, recently enough that peers still hold our routes."""
+    note = _restart_note(socket_path)
+    try:
+        stopped = float(note.read_text())
+    except (OSError, ValueError):
+        return False
+    note.unlink(missing_ok=True)
+    restart = config.global_.graceful_restart
+    return restart.enabled and time.time() - stopped <= restart.restart_time
 
 
 async def handle(speaker: Speaker, request: dict[str, Any]) -> Any:

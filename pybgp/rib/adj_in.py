@@ -183,6 +183,14 @@ class AdjRibIn:
         table = self._tables.get(family)
         return 0 if table is None else table.mark_stale()
 
+    def stale_families(self) -> list[Family]:
+        """The families with paths still stale."""
+        return [family for family, table in self._tables.items() if table.stale]
+
+    def stale_count(self, family: Family) -> int:
+        table = self._tables.get(family)
+        return 0 if table is None else len(table.stale)
+
     def sweep_stale(self, family: Family) -> list[Touched]:
         """Withdraw the paths still stale (End-of-RIB came, or the restart timer ran out)."""
         table = self._tables.get(family)

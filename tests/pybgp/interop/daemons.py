@@ -297,6 +297,7 @@ def expected_families(
             "received": received,
             "accepted": received,
             "advertised": advertised,
+            "stale": 0,  # routes kept for a restarting peer (RFC 4724)
         }
     return counts
 
@@ -611,11 +612,19 @@ class Frr(Peer):
     kind = "frr"
 
     def __init__(
-        self, *args: Any, connect_timer: int = 1, listen_all: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        connect_timer: int = 1,
+        listen_all: bool = False,
+        graceful_restart: bool = False,
+        **kwargs: Any,
     ) -> None:
-        """`listen_all`: no `-l ADDR`, bgpd listens on every address of its namespace."""
+        """`listen_all`: no `-l ADDR`, bgpd listens on every address of its namespace.
+        `graceful_restart`: FRR restarts gracefully itself (RFC 4724), keeping forwarding
+        state (the F bit), instead of helping only."""
         super().__init__(*args, **kwargs)
         self.connect_timer, self.listen_all = connect_timer, listen_all
+        self.graceful_restart = graceful_restart
 
     def config_text(self) -> str:
         asn, lines = self.asn, ["hostname frr-interop"]
@@ -644,6 +653,8 @@ class Frr(Peer):
             " no bgp default ipv4-unicast",
             " timers bgp 3 9",
         ]
+        if self.graceful_restart:
+            lines += [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"]
         for s in self.sessions:
             n = f" neighbor {s.neighbor}"
             lines += [

@@ -1,0 +1,107 @@
+"""Graceful restart (RFC 4724), the parts that are plain bookkeeping (sans-IO).
+
+We always help a restarting peer (§4.2: its routes are kept, stale, until it sends End-of-RIB
+or its restart time runs out). With `RestartConfig.enabled` we restart gracefully ourselves
+(§4.1): a graceful stop leaves peers and the kernel with our routes, and the next start
+announces the Restart State bit and defers best-path selection and advertisement until
+every peer has sent End-of-RIB (`Deferral`), or until the deferral timer runs out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+from attrs.validators import ge, in_
+
+from pybgp.wire.capabilities import GracefulRestart, GracefulRestartFamily
+from pybgp.wire.constants import Family
+
+
+@attrs.frozen(kw_only=True)
+class RestartConfig:
+    """`restart_time`: how long peers keep our routes while we restart (announced; 12 bits).
+    `deferral_time`: the longest we wait for peers' End-of-RIB after our own restart
+    (FRR's select-defer-time). `stale_time`: the longest a restarted peer's stale routes
+    stay once it is back without End-of-RIB (FRR's stalepath-time)."""
+
+    enabled: bool = False
+    restart_time: int = attrs.field(default=120, validator=in_(range(0x1000)))
+    deferral_time: float = attrs.field(default=360.0, validator=ge(0))
+    stale_time: float = attrs.field(default=360.0, validator=ge(0))
+
+
+def capability(
+    config: RestartConfig, families: Iterable[Family], restarting: bool
+) -> GracefulRestart:
+    """Our capability. Helper only: no families (§3). Restarting speaker: each family, with
+    the Forwarding State bit when we come back from a graceful stop (pybgpd leaves the
+    forwarding plane, the kernel routes of --fib, as it was)."""
+    if not config.enabled:
+        return GracefulRestart(restart_time=config.restart_time)
+    return GracefulRestart(
+        restart_state=restarting,
+        restart_time=config.restart_time,
+        families=tuple(
+            GracefulRestartFamily(family=f, forwarding_state=restarting) for f in families
+        ),
+    )
+
+
+def preserved_families(peer: GracefulRestart | None) -> frozenset[Family]:
+    """The families whose routes a helper keeps when this capability's speaker goes away
+    (§4.2: those in its capability)."""
+    return frozenset(f.family for f in peer.families) if peer is not None else frozenset()
+
+
+def forwarding_kept(peer: GracefulRestart | None) -> frozenset[Family]:
+    """The families a restarted peer kept forwarding for (F bit, §4.2): their stale routes
+    wait for End-of-RIB; the others' go at once."""
+    if peer is None:
+        return frozenset()
+    return frozenset(f.family for f in peer.families if f.forwarding_state)
+
+
+class Deferral:
+    """Route selection deferred after our own restart (§4.1): done once every expected peer
+    has come up and sent End-of-RIB for each family it negotiated.
+
+    Advertising waits for every peer but those restarting themselves (they wait for our
+    End-of-RIB before sending theirs). Unlike §4.1 it also waits for peers that announced no
+    graceful restart: they send End-of-RIB too when we announce it. The kernel waits for
+    every peer (`include_restarting`): a route gone from the kernel while a peer is still
+    sending its table would be a gap in forwarding."""
+
+    def __init__(self, expected: Iterable[str], include_restarting: bool = False) -> None:
+        # address -> families still to come (None: the peer is not up yet)
+        self.waiting: dict[str, set[Family] | None] = dict.fromkeys(expected)
+        self.include_restarting = include_restarting
+
+    @property
+    def done(self) -> bool:
+        return not self.waiting
+
+    def peer_up(
+        self, address: str, families: Iterable[Family], peer: GracefulRestart | None
+    ) -> None:
+        if address not in self.waiting:
+            return
+        if peer is not None and peer.restart_state and not self.include_restarting:
+            del self.waiting[address]
+        else:
+            self.waiting[address] = set(families)
+            self._settle(address)
+
+    def end_of_rib(self, address: str, family: Family) -> None:
+        families = self.waiting.get(address)
+        if families is not None:
+            families.discard(family)
+            self._settle(address)
+
+    def peer_gone(self, address: str) -> None:
+        """A neighbour removed from the configuration is not waited for."""
+        self.waiting.pop(address, None)
+
+    def _settle(self, address: str) -> None:
+        if self.waiting.get(address) == set():
+            del self.waiting[address]
