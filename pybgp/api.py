@@ -59,7 +59,7 @@ from pybgp.session_events import (
     UpdateReceived,
 )
 from pybgp.wire import aspath
-from pybgp.wire.capabilities import GracefulRestart
+from pybgp.wire.capabilities import ExtendedNextHopFamily, GracefulRestart
 from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community_to_str
 from pybgp.wire.constants import AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family, Origin
 from pybgp.wire.nlri import nlri_from_str, nlri_to_str
@@ -619,11 +619,17 @@ class Speaker:
         local4 = local if local and ":" not in local else None
         local6 = local if local and ":" in local else None
         needs_self = info.external or config.next_hop_self
+        v4_over_v6 = ExtendedNextHopFamily(family=IPV4_UNICAST, next_hop_afi=AFI_IPV6)
+        extended = v4_over_v6 in negotiated.extended_next_hop  # RFC 8950
         families = frozenset(
             f
             for f in negotiated.families
             if f in FAMILIES
-            and not (needs_self and (local6 if f.afi == AFI_IPV6 else local4) is None)
+            and not (
+                needs_self
+                and (local6 if f.afi == AFI_IPV6 or (extended and not local4) else local4)
+                is None
+            )
         )
         ctx = negotiated.context
         key = ExportKey(
@@ -638,6 +644,7 @@ class Speaker:
             route_reflector_client=config.route_reflector_client,
             cluster_id=self.cluster_id,
             families=families,
+            extended_next_hop=extended,
         )
         peer.info, peer.key = info, self._with_export_policy(key, info)
         group = self._out.add_peer(info, peer.key, self._loc)
@@ -937,6 +944,11 @@ def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
         max_prefixes=n.max_prefixes,
         restart_after=n.max_prefixes_restart,
         graceful_restart=capability(speaker.restart, n.families, speaker.restarting),
+        extended_next_hop=(
+            (ExtendedNextHopFamily(family=IPV4_UNICAST, next_hop_afi=AFI_IPV6),)
+            if n.extended_next_hop and IPV4_UNICAST in n.families
+            else ()
+        ),
     )
 
 

@@ -72,6 +72,7 @@ class NeighborConfig:
     bfd_min_tx_ms: int = 300  # BFD Desired Min TX Interval (once Up)
     bfd_multiplier: int = 3  # BFD Detect Mult
     route_reflector_client: bool = False  # RFC 4456: we reflect iBGP routes to and from it
+    extended_next_hop: bool = False  # RFC 8950: IPv4 routes with IPv6 next hops
 
     def password(self) -> str | None:
         """The MD5 key, read from its file when needed (never kept in the config)."""
@@ -208,6 +209,7 @@ def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
         bfd_min_tx_ms=t.get("bfd_min_tx_ms", int_range(10, 60_000), default=300),
         bfd_multiplier=t.get("bfd_multiplier", int_range(1, 255), default=3),
         route_reflector_client=t.get("route_reflector_client", _bool, default=False),
+        extended_next_hop=t.get("extended_next_hop", _bool, default=False),
     )
     t.used.update(NEIGHBOR_POLICY_KEYS)  # read by pybgp.policy.config
     t.done()

@@ -75,6 +75,7 @@ class ExportKey:
     default_local_pref: int = 100
     split_horizon: bool = True
     families: frozenset[Family] = frozenset({IPV4_UNICAST})
+    extended_next_hop: bool = False  # RFC 8950 negotiated: IPv4 routes may get IPv6 next hops
     policy: Hashable = None
     export_filter: RouteFilter | None = attrs.field(default=None, eq=False, repr=False)
 
@@ -92,7 +93,13 @@ class ExportKey:
         )
 
     def self_address(self, family: Family) -> str | None:
-        return self.local_address6 if family.afi == AFI_IPV6 else self.local_address
+        """Our next hop for `family`: for IPv4 over an IPv6-only session, our IPv6 address
+        when extended next hops were negotiated (RFC 8950 §4)."""
+        if family.afi == AFI_IPV6:
+            return self.local_address6
+        if self.local_address is None and self.extended_next_hop:
+            return self.local_address6
+        return self.local_address
 
 
 class Exported:
@@ -152,6 +159,8 @@ def may_send(route: Route, key: ExportKey) -> bool:
 def _next_hop(route: Route, key: ExportKey, family: Family) -> str | None:
     if key.external or key.next_hop_self or route.next_hop in _UNSPECIFIED:
         return key.self_address(family)
+    if family.afi != AFI_IPV6 and ":" in route.next_hop and not key.extended_next_hop:
+        return key.local_address  # an IPv6 next hop only where RFC 8950 was negotiated
     return route.next_hop
 
 

@@ -140,3 +140,12 @@ def test_policy_and_reflection_mistakes_name_the_key(document: dict, message: st
         base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse(base)
+
+
+def test_extended_next_hop_key() -> None:
+    base = {"asn": 65000, "router_id": "10.255.0.1"}
+    neighbor = {"address": "fd00::2", "peer_asn": 65001, "extended_next_hop": True}
+    config = parse({"global": base, "neighbors": [neighbor]})
+    assert config.neighbors[0].extended_next_hop
+    with pytest.raises(ConfigError, match=r"neighbors\[0\]\.extended_next_hop"):
+        parse({"global": base, "neighbors": [{**neighbor, "extended_next_hop": "yes"}]})

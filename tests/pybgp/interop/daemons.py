@@ -617,6 +617,7 @@ class Frr(Peer):
         connect_timer: int = 1,
         listen_all: bool = False,
         graceful_restart: bool = False,
+        extended_nexthop: bool = False,
         **kwargs: Any,
     ) -> None:
         """`listen_all`: no `-l ADDR`, bgpd listens on every address of its namespace.
@@ -625,6 +626,7 @@ class Frr(Peer):
         super().__init__(*args, **kwargs)
         self.connect_timer, self.listen_all = connect_timer, listen_all
         self.graceful_restart = graceful_restart
+        self.extended_nexthop = extended_nexthop  # RFC 8950 on sessions over IPv6
 
     def config_text(self) -> str:
         asn, lines = self.asn, ["hostname frr-interop"]
@@ -665,6 +667,7 @@ class Frr(Peer):
                 f"{n} advertisement-interval 0",
                 *([f"{n} password {s.password}"] if s.password else []),
                 *([f"{n} passive"] if s.passive else []),
+                *([f"{n} capability extended-nexthop"] if self.extended_nexthop else []),
             ]
         for family in ("ipv4", "ipv6"):
             lines.append(f" address-family {family} unicast")
