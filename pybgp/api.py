@@ -64,6 +64,7 @@ from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community
 from pybgp.wire.constants import AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family, Origin
 from pybgp.wire.nlri import nlri_from_str, nlri_to_str
 from pybgp.wire.pathattrs import PathAttributes
+from pybgp.wire.route_refresh import RefreshSubtype, RouteRefresh
 
 log = logging.getLogger(__name__)
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
@@ -581,9 +582,7 @@ class Speaker:
             self._up(peer, event)
             self._bfd.established(peer.config, session)
         elif isinstance(event, RouteRefreshReceived):
-            group = self._out.group_of(address)
-            if group is not None:
-                session.send(group.table_messages(address))
+            self._route_refresh(peer, event.message)
         elif isinstance(event, StateChanged):
             change = PeerStateChange(address, event.old.value, event.new.value)
             for channel in self._state_subscribers:
@@ -627,8 +626,7 @@ class Speaker:
             if f in FAMILIES
             and not (
                 needs_self
-                and (local6 if f.afi == AFI_IPV6 or (extended and not local4) else local4)
-                is None
+                and (local6 if f.afi == AFI_IPV6 or (extended and not local4) else local4) is None
             )
         )
         ctx = negotiated.context
@@ -783,6 +781,31 @@ class Speaker:
         if self.fib is not None:
             self._fib_reconcile = True
         self._fib_wake.set()
+
+    def _route_refresh(self, peer: _Peer, message: RouteRefresh) -> None:
+        """RFC 2918 §4: the family's table again. With enhanced route refresh (RFC 7313 §4)
+        it is framed by BoRR and EoRR; a BoRR from the peer marks its routes of the family
+        stale, its EoRR removes those it did not send again."""
+        address, family = peer.config.address, message.family
+        if message.subtype == RefreshSubtype.NORMAL:
+            group = self._out.group_of(address)
+            negotiated = peer.session.conn.negotiated
+            if group is None or negotiated is None or self._deferral is not None:
+                return
+            enhanced = negotiated.enhanced_route_refresh
+            conn = peer.session.conn
+            if enhanced:
+                conn.send_route_refresh(family, trio.current_time(), RefreshSubtype.BORR)
+            peer.session.send(group.table_messages(address, family, end_of_rib_marker=False))
+            if enhanced:
+                conn.send_route_refresh(family, trio.current_time(), RefreshSubtype.EORR)
+        elif peer.adj_in is not None and message.subtype == RefreshSubtype.BORR:
+            peer.adj_in.mark_stale(family)
+        elif peer.adj_in is not None and message.subtype == RefreshSubtype.EORR:
+            touched = peer.adj_in.sweep_stale(family)
+            self._apply(touched)
+            gone = sum(len(t.prefixes) for t in touched)
+            log.info("peer %s refreshed %s: %d stale prefixes removed", address, family.name, gone)
 
     def _check_limits(self, peer: _Peer) -> None:
         if peer.adj_in is None:
@@ -943,6 +966,7 @@ def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
         families=n.families,
         max_prefixes=n.max_prefixes,
         restart_after=n.max_prefixes_restart,
+        enhanced_route_refresh=True,
         graceful_restart=capability(speaker.restart, n.families, speaker.restarting),
         extended_next_hop=(
             (ExtendedNextHopFamily(family=IPV4_UNICAST, next_hop_afi=AFI_IPV6),)

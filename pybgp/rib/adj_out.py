@@ -291,12 +291,17 @@ class UpdateGroup:
             batches.add(new, [prefix], gets - had if same else gets)
         batches.remove([prefix], had - gets)
 
-    def table_messages(self, address: str) -> list[bytes]:
-        """Everything member `address` is to have, then End-of-RIB (RFC 4724 §2), per family:
-        for a member whose session just came up."""
+    def table_messages(
+        self, address: str, only: Family | None = None, end_of_rib_marker: bool = True
+    ) -> list[bytes]:
+        """Everything member `address` is to have, then End-of-RIB (RFC 4724 §2), per family
+        (or only `only`): for a member whose session just came up, or that asked for a
+        route refresh."""
         skip = address if self.key.split_horizon else None
         messages: list[bytes] = []
         for family, table in self._advertised.items():
+            if only is not None and family != only:
+                continue
             batches: dict[Exported, list[Nlri]] = {}
             for prefix, exported in table.items():
                 if exported.source != skip:
@@ -305,7 +310,8 @@ class UpdateGroup:
                 family, {(e, self._everyone): keys for e, keys in batches.items()}
             )
             messages += [out.message for out in merged]
-            messages.append(end_of_rib(family))
+            if end_of_rib_marker:
+                messages.append(end_of_rib(family))
         return messages
 
     def member_prefixes(self, address: str, family: Family) -> set[Nlri]:
