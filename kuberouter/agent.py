@@ -2,26 +2,48 @@
 controllers (as they arrive), and the health and metrics servers.
 
 SIGTERM/SIGINT stop it cleanly and leave the data plane in place, so pods keep their
-network while the agent restarts.
+network while the agent restarts. `--cleanup-config` instead runs `cleanup`: every
+controller's cleanup step (CLEANUP_STEPS) removes what that controller creates.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import prometheus_client
 import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kuberouter.controllers import firewall
 from kuberouter.controllers.firewall import start_firewall
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.options import Options
 
 log = logging.getLogger("kuberouter.agent")
+
+# --cleanup-config: (controller, step) in order; a step removes everything its controller
+# ever creates, whichever flags it ran with, and raises naming what it could not remove.
+# Controllers add theirs here (routes and IPVS when they arrive).
+CleanupStep = Callable[[Options], None]
+CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (("firewall", firewall.cleanup),)
+
+
+def cleanup(options: Options, steps: Sequence[tuple[str, CleanupStep]] | None = None) -> bool:
+    """Run every cleanup step (a failing one does not stop the others); all succeeded?"""
+    succeeded = True
+    for name, step in CLEANUP_STEPS if steps is None else steps:
+        try:
+            step(options)
+        except Exception as error:  # reported, and the next controller still cleans up
+            log.error("%s cleanup failed: %s", name, error)
+            succeeded = False
+        else:
+            log.info("%s cleanup done", name)
+    return succeeded
 
 
 class WatchCollector(Collector):

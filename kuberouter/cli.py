@@ -290,10 +290,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if opts.log_level >= 3:
         for flag in (f for f in FLAGS if not f.action):
             logger.info("FLAG: --%s=%s", flag.name, go_quote(format_value(flag, opts.value(flag))))
+    if opts.cleanup_config:
+        return _run_cleanup(opts)
     if not (opts.run_router or opts.run_service_proxy or opts.run_firewall):
         logger.info("Router, Firewall or Service proxy functionality must be specified. Exiting!")
         return 0
     return _run_agent(opts)
+
+
+def _run_cleanup(opts: Options) -> int:
+    """--cleanup-config: remove what every controller creates, then exit (1 if any failed)."""
+    from kuberouter.agent import cleanup  # noqa: PLC0415 (kept off the path of --help)
+
+    return 0 if cleanup(opts) else 1
 
 
 def _run_agent(opts: Options) -> int:

@@ -107,7 +107,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("cache-sync-timeout", D, "1m", GEN, "The timeout for cache synchronization "
          f"(e.g. '5s', '1m'). {_MUST_BE_POSITIVE}", low=POSITIVE),
     Flag("cleanup-config", B, "false", GEN,
-         "Cleanup iptables rules, ipvs, ipset configuration and exit."),
+         "Remove the configuration kube-router creates and exit (today the network "
+         "policy firewall's: its iptables chains and jumps in both iptables variants, "
+         "its ipsets and its nftables tables)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,
@@ -253,7 +255,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("iptables-sync-period", D, "5m", FW, "The delay between iptables rule "
          f"synchronizations (e.g. '5s', '1m'). {_MUST_BE_POSITIVE}", low=POSITIVE),
     Flag("netpol-default-deny", B, "false", FW,
-         "Default policy to use for pods to have before NetworkPolicy is applied."),
+         "Drop the traffic of a new pod of this node's pod CIDRs until the firewall has "
+         "programmed its network policy state."),
     Flag("use-nftables-for-netpol", B, "false", FW, "[Experimental] Use nftables instead "
          "of iptables for the network policy controller."),
     # --- Load balancer allocator -----------------------------------------------------------

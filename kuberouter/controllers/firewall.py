@@ -1,9 +1,11 @@
 """The network-policy firewall controller.
 
-Start: compile the store's snapshot for this node and repair the kernel to it
-(`apply(desired, None)`). Then, per batch of store changes (debounced, so a burst costs
-one sync), recompile and `apply(desired, previous)`: the back end writes only what
-changed. Every `sync_period` a `reconcile(desired)` reads the kernel and repairs drift.
+Start: build the incremental compiler from the store's snapshot and repair the kernel to
+its state (`apply(desired, None)`). Then, per batch of store changes (debounced, so a
+burst costs one sync), feed the changes to the compiler, which recomputes only the sets
+and chains that depend on them, and `apply(desired, previous)`: the back end writes only
+what changed. Every `sync_period` the compiler is rebuilt from a fresh snapshot and a
+`reconcile(desired)` reads the kernel and repairs drift.
 
 A failed sync is logged on one line and retried on the next change or period; the last
 programmed state is then unknown, so the retry is a full repair. Health only hears of
@@ -19,16 +21,18 @@ import shutil
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import cast
 
 import prometheus_client
 import trio
 
 from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
+from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.store import Change, Snapshot, Store
 from kuberouter.model import Namespace, NetworkPolicy, Node, Pod
 from kuberouter.netpol.cluster import Cluster
-from kuberouter.netpol.compiler import compile_node
+from kuberouter.netpol.incremental import IncrementalCompiler
 from kuberouter.netpol.ruleset import FAMILIES, DesiredState, Family
 from kuberouter.options import Options
 
@@ -89,18 +93,55 @@ class FirewallController:
         sync_period: float,
         *,
         families: Sequence[Family] = FAMILIES,
+        default_deny: bool = False,
     ) -> None:
-        """`node_ips` None: this node's InternalIPs from its Node object in the store."""
+        """`node_ips` None: this node's InternalIPs from its Node object in the store.
+        `default_deny`: --netpol-default-deny, over the pod CIDRs of that Node object."""
         self.store, self.backend, self.health = store, backend, health
         self.node_name, self.node_ips = node_name, node_ips
         self.sync_period, self.families = sync_period, tuple(families)
+        self.default_deny = default_deny
         self.programmed: DesiredState | None = None  # None: unknown, repair next time
+        self.compiler: IncrementalCompiler | None = None  # None: rebuild from a snapshot
         self.syncs = 0  # successful syncs (tests wait on these)
         self.failures = 0
 
+    def compiler_for(self, snapshot: Snapshot) -> IncrementalCompiler:
+        """A compiler holding every object of `snapshot` (as compile_node would see it)."""
+        compiler = IncrementalCompiler(self.node_name, self.node_ips, self.families)
+        self._set_node(compiler, snapshot.get(Node, self.node_name))
+        for name, namespace in snapshot.items(Namespace).items():
+            compiler.set_namespace(name, namespace)
+        for key, pod in snapshot.items(Pod).items():
+            compiler.set_pod(key, pod)
+        for key, policy in snapshot.items(NetworkPolicy).items():
+            compiler.set_policy(key, policy)
+        return compiler
+
     def compile(self, snapshot: Snapshot) -> DesiredState:
-        cluster = cluster_of(snapshot)
-        return compile_node(cluster, self.node_name, self.node_ips, families=self.families)
+        return self.compiler_for(snapshot).state()
+
+    def _set_node(self, compiler: IncrementalCompiler, node: Node | None) -> None:
+        compiler.set_node_ips(node.internal_ips if node is not None else ())
+        if self.default_deny:
+            cidrs = node.effective_pod_cidrs if node is not None else ()
+            if not cidrs:
+                log.warning(
+                    "--netpol-default-deny has no effect: node %s has no pod CIDR", self.node_name
+                )
+            compiler.set_default_deny(cidrs)
+
+    def feed(self, compiler: IncrementalCompiler, changes: Iterable[Change]) -> None:
+        """Hand store changes to the compiler; feeding one twice is harmless."""
+        for change in changes:
+            if change.kind == "Pod":
+                compiler.set_pod(change.key, cast(Pod | None, change.new))
+            elif change.kind == "Namespace":
+                compiler.set_namespace(change.key, cast(Namespace | None, change.new))
+            elif change.kind == "NetworkPolicy":
+                compiler.set_policy(change.key, cast(NetworkPolicy | None, change.new))
+            elif change.kind == "Node" and change.key == self.node_name:
+                self._set_node(compiler, cast(Node | None, change.new))
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         changes = self.store.subscribe(KINDS)  # before the first snapshot: nothing is missed
@@ -109,27 +150,38 @@ class FirewallController:
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
-                if await self._next_batch(changes, deadline):
-                    await self._sync("update", repair=self.programmed is None)
+                batch = await self._next_batch(changes, deadline)
+                if batch:
+                    await self._sync("update", repair=self.programmed is None, changes=batch)
                 if trio.current_time() >= deadline:
                     await self._sync("reconcile", repair=True)
                     deadline = trio.current_time() + self.sync_period
 
-    async def _next_batch(self, changes: trio.MemoryReceiveChannel[Change], deadline: float) -> int:
-        """Wait for a change (until `deadline`), let the burst settle, drain it; how many."""
+    async def _next_batch(
+        self, changes: trio.MemoryReceiveChannel[Change], deadline: float
+    ) -> list[Change]:
+        """Wait for a change (until `deadline`), let the burst settle, drain it."""
         with trio.move_on_at(deadline):
-            await changes.receive()
+            first = await changes.receive()
             await trio.sleep(DEBOUNCE)
-            return 1 + _drain(changes)
-        return 0
+            return [first, *_drain(changes)]
+        return []
 
-    async def _sync(self, what: str, *, repair: bool) -> None:
+    async def _sync(
+        self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
+    ) -> None:
+        """`changes` None: start over from a snapshot; else feed them to the compiler."""
         start = time.perf_counter()
         try:
-            desired = self.compile(self.store.snapshot())
+            if changes is None or self.compiler is None:
+                self.compiler = self.compiler_for(self.store.snapshot())
+            else:
+                self.feed(self.compiler, changes)
+            desired = self.compiler.state()
             stats = await trio.to_thread.run_sync(self._apply, desired, repair)
         except Exception as error:  # never crash the agent: retried on the next change/period
             self.programmed, self.failures = None, self.failures + 1
+            self.compiler = None  # start over from a snapshot next time
             log.error("firewall %s failed, retrying on the next change or period: %s", what, error)
             return
         self.programmed, self.syncs = desired, self.syncs + 1
@@ -147,14 +199,13 @@ class FirewallController:
         return self.backend.apply(desired, self.programmed)
 
 
-def _drain(changes: trio.MemoryReceiveChannel[Change]) -> int:
-    drained = 0
+def _drain(changes: trio.MemoryReceiveChannel[Change]) -> list[Change]:
+    drained: list[Change] = []
     while True:
         try:
-            changes.receive_nowait()
+            drained.append(changes.receive_nowait())
         except trio.WouldBlock:
             return drained
-        drained += 1
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------
@@ -208,7 +259,29 @@ async def start_firewall(
     period = options.iptables_sync_period  # positive: the flag is validated
     health.register("firewall", period)
     controller = FirewallController(
-        store, backend, name, None, health, period, families=families(options)
+        store,
+        backend,
+        name,
+        None,
+        health,
+        period,
+        families=families(options),
+        default_deny=options.netpol_default_deny,
     )
     await nursery.start(controller.run)
     return True
+
+
+def cleanup(options: Options, *, euid: Callable[[], int] = os.geteuid) -> None:
+    """--cleanup-config: remove every chain, jump, set and table the firewall creates
+    (whichever back end made them); raises RuntimeError naming what could not be."""
+    del options  # every back end is cleaned, whatever the flags say now
+    if euid() != 0:
+        raise RuntimeError("not running as root")
+    report = cleanup_firewall()
+    for line in report.done:
+        log.info("firewall cleanup: %s", line)
+    for line in report.skipped:
+        log.info("firewall cleanup skipped %s", line)
+    if not report.ok:
+        raise RuntimeError("; ".join(report.failed))

@@ -4,6 +4,7 @@ firewall.py   the FirewallBackend Protocol, ApplyStats, the apply/reconcile/clea
 plan.py       what to change (diff of DesiredStates, or of desired and programmed)
 iptables.py   iptables-restore --noflush (legacy or nft variant) + ipset.py (restore/swap)
 nftables.py   one `nft -f` transaction per change, tables kube-router-filter-ipv4/-ipv6
+cleanup.py    --cleanup-config: everything of ours in both iptables variants, ipset, nft
 fake.py       an in-memory back end for controller tests
 commands.py   every tool call, optionally inside a network namespace
 """

@@ -1,17 +1,19 @@
 """ipset through `ipset restore` and `ipset save`, for the iptables back end.
 
 Writes use render_ipset's text: each set is filled under a temporary name and swapped
-in, so a packet sees the old or the new members, never a half-filled set. Sets are
+in, so a packet sees the old or the new members, never a half-filled set. When the set's
+programmed version is known and just one member differs (a pod joined or left), that one
+`add`/`del` is sent instead: as atomic, and it does not cost the size of the set. Sets are
 destroyed only when asked, after the rules that match on them are gone. Reads keep our
 sets only (KUBE-SRC-/KUBE-DST-, their inet6: twins, and leftover TMP- sets).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from kuberouter.dataplane.commands import Runner
-from kuberouter.dataplane.plan import Listing, is_our_set
+from kuberouter.dataplane.plan import Listing, is_our_set, member_changes
 from kuberouter.netpol.render import render_ipset
 from kuberouter.netpol.ruleset import IPSet
 
@@ -20,9 +22,21 @@ class Ipset:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
-    def write(self, sets: Sequence[IPSet]) -> None:
-        if sets:
-            self.runner.run("ipset", "restore", input=render_ipset(sets))
+    def write(self, sets: Sequence[IPSet], replaced: Mapping[str, IPSet] | None = None) -> None:
+        """Program `sets`; `replaced`: their programmed versions, where known."""
+        lines: list[str] = []
+        whole: list[IPSet] = []
+        for ipset in sets:
+            old = (replaced or {}).get(ipset.name)
+            delta = member_changes(old, ipset) if old is not None else None
+            if delta is None or len(delta[0]) + len(delta[1]) != 1:
+                whole.append(ipset)
+                continue
+            lines += [f"add {ipset.name} {entry} -exist" for entry in delta[0]]
+            lines += [f"del {ipset.name} {entry} -exist" for entry in delta[1]]
+        text = "".join(line + "\n" for line in lines) + render_ipset(whole)
+        if text:
+            self.runner.run("ipset", "restore", input=text)
 
     def destroy(self, names: Iterable[str]) -> None:
         text = "".join(f"destroy {name}\n" for name in names)

@@ -21,10 +21,19 @@ import shlex
 from collections.abc import Sequence
 from typing import Literal
 
+import attrs
+
 from kuberouter.dataplane.commands import Runner
-from kuberouter.dataplane.firewall import PlannedBackend, Usage
+from kuberouter.dataplane.firewall import NOTHING, ApplyStats, PlannedBackend, Usage
 from kuberouter.dataplane.ipset import Ipset
-from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed, is_our_chain
+from kuberouter.dataplane.plan import (
+    FamilyPlan,
+    Learned,
+    Listing,
+    Programmed,
+    is_our_chain,
+    plan_repair,
+)
 from kuberouter.netpol.render import render_iptables
 
 Variant = Literal["legacy", "nft"]
@@ -116,9 +125,21 @@ class IptablesBackend(PlannedBackend):
                     hooks.add((family, builtin))
         return Programmed(chains=chains, sets=self.ipset.read(), hooks=frozenset(hooks))
 
+    def remove_chains(self) -> ApplyStats:
+        """Our chains and the jumps to them, both families; our ipsets stay, as the other
+        variant's rules may still use them (`dataplane.cleanup` destroys them last)."""
+        start = self.usage()
+        found = self.read()
+        plans = plan_repair(NOTHING, attrs.evolve(found, sets={}), Learned())
+        if plans:
+            self._execute(plans)
+        self.learned.clear()
+        return ApplyStats.of(plans, self.usage().since(start), repaired=True)
+
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
         try:
-            self.ipset.write([ipset for plan in plans for ipset in plan.write_sets])
+            replaced = {name: old for plan in plans for name, old in plan.replaced_sets.items()}
+            self.ipset.write([ipset for plan in plans for ipset in plan.write_sets], replaced)
             for plan in plans:
                 text = self.restore_text(plan)
                 if text is not None:

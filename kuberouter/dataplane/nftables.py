@@ -2,7 +2,8 @@
 `ip kube-router-filter-ipv4` and `ip6 kube-router-filter-ipv6`.
 
 Every apply is ONE `nft -f` transaction for both families, and it is incremental: only
-changed sets are flushed and refilled, only changed chains flushed and refilled, removed
+changed sets are touched (just their changed elements when the programmed version is
+known, else flushed and refilled), only changed chains flushed and refilled, removed
 chains flushed then deleted (after the chains that jumped to them were rewritten in the
 same transaction), removed sets deleted last. The kernel commits the whole transaction or
 none of it, so no packet sees half of a change. A family that goes away loses its table.
@@ -20,9 +21,10 @@ from typing import Any
 
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.firewall import PlannedBackend, Usage
-from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed
+from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed, member_changes
 from kuberouter.netpol.names import IPV6_SET_PREFIX
-from kuberouter.netpol.render_nft import render_nft, table_name
+from kuberouter.netpol.render_nft import element, render_nft, table_name
+from kuberouter.netpol.ruleset import IPSet
 
 _Block = tuple[list[str], list[str]]  # (header lines, rule lines or element list)
 
@@ -100,6 +102,12 @@ class NftablesBackend(PlannedBackend):
         lines = [f"add table {where}"]
         for ipset in plan.write_sets:
             name = nft_set_name(ipset.name)
+            delta = _member_changes(plan, ipset)
+            if delta is not None:
+                for verb, entries in (("delete", delta[1]), ("add", delta[0])):
+                    text = ", ".join(element(ipset, entry) for entry in entries)
+                    lines += [f"{verb} element {where} {name} {{ {text} }}"] if entries else []
+                continue
             header, elements = rendered[("set", name)]
             lines.append(f"add set {where} {name} {{ {'; '.join(header)}; }}")
             lines.append(f"flush set {where} {name}")
@@ -117,6 +125,15 @@ class NftablesBackend(PlannedBackend):
         lines += [f"delete chain {where} {name}" for name in plan.delete_chains]
         lines += [f"delete set {where} {nft_set_name(name)}" for name in plan.delete_sets]
         return lines
+
+
+def _member_changes(plan: FamilyPlan, ipset: IPSet) -> tuple[list[str], list[str]] | None:
+    """Members to add and delete when the programmed version is known; None: rewrite it
+    (hash:net sets too: their elements are ranges derived from entries and holes)."""
+    old = plan.replaced_sets.get(ipset.name)
+    if old is None or ipset.type == "hash:net":
+        return None
+    return member_changes(old, ipset)
 
 
 def _read_item(

@@ -69,6 +69,9 @@ class FamilyPlan:
     delete_chains: tuple[str, ...] = ()
     hook: tuple[tuple[str, str], ...] = ()  # (built-in, our chain): put the jump first
     unhook: tuple[str, ...] = ()  # built-in chains to take our jumps out of
+    # The programmed version of written sets, when known (incremental applies): a back
+    # end may then change just the members that differ.
+    replaced_sets: Mapping[str, IPSet] = attrs.field(factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -103,6 +106,15 @@ def _changed(new: Mapping[str, object], old: Mapping[str, object]) -> list[str]:
     return [name for name, value in new.items() if old.get(name) != value]
 
 
+def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None:
+    """(added, removed) entries from `old` to `new`; None when more than the entries
+    differ (type, family or nomatch holes): then the set is rewritten whole."""
+    if (old.type, old.family, old.nomatch) != (new.type, new.family, new.nomatch):
+        return None
+    before, after = set(old.entries), set(new.entries)
+    return sorted(after - before), sorted(before - after)
+
+
 def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPlan]:
     """What turns `previous` (assumed programmed) into `desired`; unchanged objects are
     left alone."""
@@ -121,10 +133,12 @@ def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPl
         else:
             old_sets = old.sets if old else {}
             old_chains = old.chains if old else {}
+            changed_sets = _changed(new.sets, old_sets)
             plan = FamilyPlan(
                 family=_family(family),
                 ruleset=new,
-                write_sets=tuple(new.sets[name] for name in _changed(new.sets, old_sets)),
+                write_sets=tuple(new.sets[name] for name in changed_sets),
+                replaced_sets={name: old_sets[name] for name in changed_sets if name in old_sets},
                 delete_sets=tuple(name for name in old_sets if name not in new.sets),
                 write_chains=tuple(new.chains[name] for name in _changed(new.chains, old_chains)),
                 delete_chains=tuple(name for name in old_chains if name not in new.chains),

@@ -15,7 +15,12 @@ from kuberouter.model import NetworkPolicy, Pod
 from kuberouter.model.networkpolicy import Direction
 from kuberouter.netpol.cluster import Cluster, actionable
 from kuberouter.netpol.index import PodIndex
-from kuberouter.netpol.pod_chains import common_chain, pod_chain, top_chains
+from kuberouter.netpol.pod_chains import (
+    common_chain,
+    default_deny_chains,
+    pod_chain,
+    top_chains,
+)
 from kuberouter.netpol.policy_chains import policy_chain
 from kuberouter.netpol.ruleset import FAMILIES, Chain, DesiredState, Family, IPSet, Ruleset
 
@@ -26,7 +31,7 @@ _Selection = dict[tuple[NetworkPolicy, Direction], list[Pod]]
 
 def build_index(cluster: Cluster) -> PodIndex:
     """The peer index over every policy-actionable pod; share it across nodes."""
-    return PodIndex(cluster, (pod for pod in cluster.pods if actionable(pod)))
+    return PodIndex(cluster.namespaces.values(), (pod for pod in cluster.pods if actionable(pod)))
 
 
 def compile_node(
@@ -35,7 +40,9 @@ def compile_node(
     node_ips: Iterable[str] | None = None,
     families: Sequence[Family] = FAMILIES,
     index: PodIndex | None = None,
+    default_deny: Sequence[str] = (),
 ) -> DesiredState:
+    """`default_deny`: this node's pod CIDRs when --netpol-default-deny is on."""
     index = index or build_index(cluster)
     local = sorted(
         (pod for pod in cluster.pods if actionable(pod) and pod.node_name == node),
@@ -45,11 +52,21 @@ def compile_node(
     addresses = frozenset(cluster.node_ips.get(node, ()) if node_ips is None else node_ips)
     rulesets: dict[int, Ruleset] = {
         family: _compile_family(
-            node, family, local=local, selection=selection, index=index, addresses=addresses
+            node,
+            family,
+            local=local,
+            selection=selection,
+            index=index,
+            addresses=addresses,
+            deny_cidrs=family_cidrs(default_deny, family),
         )
         for family in families
     }
     return DesiredState(node=node, rulesets=rulesets)
+
+
+def family_cidrs(cidrs: Iterable[str], family: Family) -> tuple[str, ...]:
+    return tuple(cidr for cidr in cidrs if (":" in cidr) == (family == 6))
 
 
 def _select_targets(policies: Iterable[NetworkPolicy], local: Sequence[Pod]) -> _Selection:
@@ -76,6 +93,7 @@ def _compile_family(
     selection: _Selection,
     index: PodIndex,
     addresses: frozenset[str],
+    deny_cidrs: Sequence[str],
 ) -> Ruleset:
     sets: dict[str, IPSet] = {}
     policy_chains: list[Chain] = []
@@ -97,9 +115,12 @@ def _compile_family(
             if ips and policies:
                 chain = pod_chain(pod, direction, family, policies)
                 pod_chains.extend((pod, ip, chain) for ip in ips)
-    chains = [common_chain(family), *policy_chains]
+    chains = [common_chain(family)]
+    if deny_cidrs:
+        chains += default_deny_chains(family, local)
+    chains += policy_chains
     chains += list({chain.name: chain for _, _, chain in pod_chains}.values())
-    chains += top_chains(pod_chains)
+    chains += top_chains(pod_chains, deny_cidrs)
     return Ruleset(
         node=node,
         family=family,

@@ -146,12 +146,13 @@ def _matcher(ruleset: Ruleset) -> SetMatcher:
 def _matches(rule: Rule, packet: Packet, mark: int, ruleset: Ruleset, sets: SetMatcher) -> bool:
     protocol = packet.protocol.lower()
     checks = (
-        rule.src_addr is None or rule.src_addr == packet.src,
-        rule.dst_addr is None or rule.dst_addr == packet.dst,
+        rule.src_addr is None or _address_matches(rule.src_addr, packet.src),
+        rule.dst_addr is None or _address_matches(rule.dst_addr, packet.dst),
         rule.protocol is None or rule.protocol == protocol,
         rule.dport is None or rule.dport[0] <= packet.dport <= rule.dport[1],
         not rule.ctstate or packet.ctstate in rule.ctstate,
         not rule.src_local or packet.src in ruleset.local_addresses,
+        not rule.dst_local or packet.dst in ruleset.local_addresses,
         rule.mark is None or ((mark & rule.mark[1]) == rule.mark[0]) != rule.mark_negate,
     )
     if not all(checks):
@@ -163,3 +164,12 @@ def _matches(rule: Rule, packet: Packet, mark: int, ruleset: Ruleset, sets: SetM
     if rule.dst_ip_port_set is not None:
         return sets.contains_ip_port(rule.dst_ip_port_set, packet.dst, protocol, packet.dport)
     return True
+
+
+def _address_matches(wanted: str, address: str) -> bool:
+    """A rule's address (or network, for default deny's pod CIDRs) against a packet's."""
+    if "/" not in wanted:
+        return wanted == address
+    network = ipaddress.ip_network(wanted)
+    ip = ipaddress.ip_address(address)
+    return ip.version == network.version and ip in network

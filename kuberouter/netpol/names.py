@@ -19,6 +19,9 @@ from kuberouter.model.networkpolicy import Direction
 from kuberouter.netpol.ruleset import Family
 
 COMMON_CHAIN = "KUBE-NWPLCY-COMMON"
+# --netpol-default-deny: traffic of this node's pod CIDRs from / to pods not programmed yet
+DENY_NEW_SRC_CHAIN = "KUBE-NWPLCY-DENY-NEW-SRC"
+DENY_NEW_DST_CHAIN = "KUBE-NWPLCY-DENY-NEW-DST"
 POD_CHAIN_PREFIX = "KUBE-POD-FW-"
 POLICY_CHAIN_PREFIX = "KUBE-NWPLCY-"
 SRC_SET_PREFIX = "KUBE-SRC-"

@@ -11,6 +11,11 @@ Layout (per family; only pods isolated in a direction get that direction's chain
                          NFLOG + REJECT when mark 0x10000 is unset,
                          clear 0x10000, set 0x20000
 
+With --netpol-default-deny, the top chains first send traffic from / to this node's pod
+CIDRs through KUBE-NWPLCY-DENY-NEW-SRC / -DST: RETURN for the node's own addresses and
+for every local pod the ruleset knows, DROP for the rest. A new pod is known, and so let
+through, in the same iptables-restore (or nft transaction) that adds its own chains.
+
 Upstream keeps one chain per pod for both directions and jumps to a policy's single
 chain; then a policy selecting both ends of a flow lets its ingress rules allow the
 source's egress. One chain per pod and direction (and per policy and direction) keeps
@@ -109,9 +114,39 @@ def pod_chain(
     )
 
 
-def top_chains(pod_chains: Sequence[tuple[Pod, str, Chain]]) -> list[Chain]:
-    """KUBE-ROUTER-INPUT/FORWARD/OUTPUT for (pod, address, pod chain) triples."""
+def default_deny_chains(family: Family, pods: Sequence[Pod]) -> list[Chain]:
+    """The chains that drop traffic of pods this ruleset does not know (`pods`: the local
+    policy-actionable pods)."""
+    ips = [(pod.key, ip) for pod in pods for ip in pod.ips_of_family(family)]
+    drop = Rule(target="DROP", comment="pod without programmed policy yet")
+    # The node's own addresses (e.g. its bridge gateway) may lie in the pod CIDR.
+    src = [Rule(target="RETURN", src_local=True, comment="an address of this node")]
+    src += [Rule(target="RETURN", src_addr=ip, comment=f"programmed pod {key}") for key, ip in ips]
+    dst = [Rule(target="RETURN", dst_local=True, comment="an address of this node")]
+    dst += [Rule(target="RETURN", dst_addr=ip, comment=f"programmed pod {key}") for key, ip in ips]
+    return [
+        Chain(name=names.DENY_NEW_SRC_CHAIN, rules=(*src, drop), comment="default deny"),
+        Chain(name=names.DENY_NEW_DST_CHAIN, rules=(*dst, drop), comment="default deny"),
+    ]
+
+
+def _default_deny_jumps(cidrs: Sequence[str]) -> dict[str, list[Rule]]:
     jumps: dict[str, list[Rule]] = {hook: [] for hook in HOOKS}
+    for cidr in cidrs:
+        to_pods = Rule(target=names.DENY_NEW_DST_CHAIN, dst_addr=cidr, comment="to local pods")
+        from_pods = Rule(target=names.DENY_NEW_SRC_CHAIN, src_addr=cidr, comment="from local pods")
+        jumps["INPUT"].append(from_pods)
+        jumps["FORWARD"] += [to_pods, from_pods]
+        jumps["OUTPUT"].append(to_pods)
+    return jumps
+
+
+def top_chains(
+    pod_chains: Sequence[tuple[Pod, str, Chain]], deny_cidrs: Sequence[str] = ()
+) -> list[Chain]:
+    """KUBE-ROUTER-INPUT/FORWARD/OUTPUT for (pod, address, pod chain) triples; first the
+    default-deny jumps for this node's pod CIDRs `deny_cidrs` (of the ruleset's family)."""
+    jumps = _default_deny_jumps(deny_cidrs)
     for pod, ip, chain in pod_chains:
         who = f"POD name:{pod.name} namespace: {pod.namespace} to chain {chain.name}"
         if chain.direction == "ingress":

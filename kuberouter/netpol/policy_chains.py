@@ -145,19 +145,7 @@ class _Builder:
             return _PortMatch(protocol=protocol, dport=dport, origin=origin)
         name = names.named_port_set(entry.port, entry.protocol, self.family)
         if name not in self.sets:
-            members = self.index.named_port(entry.port, entry.protocol)
-            entries = {
-                f"{ip},{protocol}:{number}"
-                for pod, number in members
-                for ip in pod.ips_of_family(self.family)
-            }
-            self.sets[name] = IPSet(
-                name=name,
-                type="hash:ip,port",
-                family=self.family,
-                entries=tuple(sorted(entries)),
-                comment=f"pods declaring port {entry.port}/{entry.protocol}",
-            )
+            self.sets[name] = named_port_ipset(entry.port, entry.protocol, self.family, self.index)
         return _PortMatch(protocol=protocol, ip_port_set=name, origin=f"{origin} ({entry.port})")
 
     def _allow(self, target: str, peer: _PeerMatch, port: _PortMatch) -> tuple[Rule, Rule]:
@@ -180,6 +168,34 @@ class _Builder:
             match, target="RETURN", set_mark=None, mark=(MARK_ALLOWED, MARK_ALLOWED), comment=""
         )
         return match, done
+
+
+def named_port_ipset(port: str, protocol: str, family: Family, index: PodIndex) -> IPSet:
+    """The shared hash:ip,port set of every indexed pod declaring `port`/`protocol`."""
+    proto = protocol.lower()
+    entries = {
+        f"{ip},{proto}:{number}"
+        for pod, number in index.named_port(port, protocol)
+        for ip in pod.ips_of_family(family)
+    }
+    return IPSet(
+        name=names.named_port_set(port, protocol, family),
+        type="hash:ip,port",
+        family=family,
+        entries=tuple(sorted(entries)),
+        comment=f"pods declaring port {port}/{protocol}",
+    )
+
+
+def named_ports_used(policy: NetworkPolicy, direction: Direction) -> set[tuple[str, str]]:
+    """(port name, protocol) of every named port in the policy's rules of `direction`:
+    the chain for it (in any family) brings those shared sets along."""
+    return {
+        (entry.port, entry.protocol)
+        for rule in policy.rules(direction)
+        for entry in rule.ports
+        if isinstance(entry.port, str)
+    }
 
 
 def _block_entries(block: IPBlock) -> tuple[list[str], list[str]]:

@@ -49,6 +49,8 @@ def _iptables_rule(chain: str, rule: Rule, family: Family) -> str:
     args += _iptables_protocol(rule, family)
     if rule.src_local:
         args += ["-m", "addrtype", "--src-type", "LOCAL"]
+    if rule.dst_local:
+        args += ["-m", "addrtype", "--dst-type", "LOCAL"]
     if rule.ctstate:
         args += ["-m", "conntrack", "--ctstate", ",".join(rule.ctstate)]
     for name, flags in (

@@ -54,7 +54,7 @@ def _set(ipset: IPSet, family: int) -> list[str]:
     lines = [f"\tset {_set_name(ipset.name)} {{"]
     if ipset.type == "hash:ip,port":
         lines.append(f"\t\ttype {address} . inet_proto . inet_service")
-        elements = [_ip_port_element(entry) for entry in ipset.entries]
+        elements = [element(ipset, entry) for entry in ipset.entries]
     elif ipset.type == "hash:net":
         lines += [f"\t\ttype {address}", "\t\tflags interval"]
         elements = _effective_networks(ipset)
@@ -65,6 +65,11 @@ def _set(ipset: IPSet, family: int) -> list[str]:
         lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
     lines.append("\t}")
     return lines
+
+
+def element(ipset: IPSet, entry: str) -> str:
+    """One entry of a hash:ip or hash:ip,port set as an nft element."""
+    return _ip_port_element(entry) if ipset.type == "hash:ip,port" else entry
 
 
 def _ip_port_element(entry: str) -> str:
@@ -130,6 +135,8 @@ def _matches(rule: Rule, family: str) -> list[str]:
         parts.append(f"{family} daddr . meta l4proto . th dport @{name}")
     if rule.src_local:
         parts.append("fib saddr type local")
+    if rule.dst_local:
+        parts.append("fib daddr type local")
     if rule.ctstate:
         parts.append("ct state " + ",".join(state.lower() for state in rule.ctstate))
     if rule.mark is not None:

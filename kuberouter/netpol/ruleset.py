@@ -51,7 +51,7 @@ class Rule:
 
     target: str
     comment: str = ""
-    src_addr: str | None = None
+    src_addr: str | None = None  # an address, or a network "a.b.c.d/n"
     dst_addr: str | None = None
     src_set: str | None = None
     dst_set: str | None = None
@@ -61,6 +61,7 @@ class Rule:
     icmp_type: str | None = None
     ctstate: tuple[str, ...] = ()  # any of these states
     src_local: bool = False  # source address is local to this node (kubelet probes)
+    dst_local: bool = False  # destination address is local to this node
     mark: tuple[int, int] | None = None  # (value, mask): (packet mark & mask) == value
     mark_negate: bool = False
     set_mark: tuple[int, int] | None = None  # MARK: mark = (mark & ~mask) | value

@@ -10,7 +10,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from kuberouter import cli
+from kuberouter import agent, cli
+from kuberouter.controllers import firewall
 from kuberouter.flags import (
     BY_NAME,
     BY_SHORT,
@@ -431,3 +432,34 @@ def test_version(argv: tuple[str, ...]) -> None:
 
 def test_version_falls_back_to_the_source_tree() -> None:
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", __version__)
+
+
+def test_cleanup_config_runs_every_controllers_step_and_exits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+
+    def step(name: str, fails: bool = False) -> agent.CleanupStep:
+        def clean(options: Options) -> None:
+            assert options.cleanup_config
+            ran.append(name)
+            if fails:
+                raise RuntimeError(f"{name} is stuck")
+
+        return clean
+
+    monkeypatch.setattr(agent, "CLEANUP_STEPS", (("one", step("one")), ("two", step("two"))))
+    assert cli.main(["--cleanup-config"]) == 0  # no cluster needed, nothing else started
+    assert ran == ["one", "two"]
+    failing = (("one", step("one", fails=True)), ("two", step("two")))
+    monkeypatch.setattr(agent, "CLEANUP_STEPS", failing)
+    assert cli.main(["--cleanup-config"]) == 1
+    assert ran == ["one", "two", "one", "two"]  # a failed step does not stop the next
+    err = capsys.readouterr().err
+    assert "one cleanup failed: one is stuck" in err and "two cleanup done" in err
+    assert "not implemented" not in err
+
+
+def test_the_firewall_cleanup_needs_root() -> None:
+    with pytest.raises(RuntimeError, match="root"):
+        firewall.cleanup(Options.defaults(), euid=lambda: 1000)

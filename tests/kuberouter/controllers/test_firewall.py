@@ -36,10 +36,15 @@ ALLOW_B_TO_A = {
 }
 
 
-def node(name: str, *ips: str) -> Node:
+def node(name: str, *ips: str, pod_cidrs: tuple[str, ...] = ()) -> Node:
     addresses = [{"type": "InternalIP", "address": ip} for ip in ips]
     return Node.from_k8s(
-        {"kind": "Node", "metadata": {"name": name}, "status": {"addresses": addresses}}
+        {
+            "kind": "Node",
+            "metadata": {"name": name},
+            "spec": {"podCIDRs": list(pod_cidrs)},
+            "status": {"addresses": addresses},
+        }
     )
 
 
@@ -93,11 +98,13 @@ class CountingBackend(FakeBackend):
 
 @asynccontextmanager
 async def running(
-    store: Store, backend: FakeBackend, health: Health | None = None
+    store: Store, backend: FakeBackend, health: Health | None = None, default_deny: bool = False
 ) -> AsyncIterator[FirewallController]:
     health = health or Health()
     health.register("firewall", PERIOD)
-    controller = FirewallController(store, backend, NODE, None, health, PERIOD)
+    controller = FirewallController(
+        store, backend, NODE, None, health, PERIOD, default_deny=default_deny
+    )
     async with trio.open_nursery() as nursery:
         await nursery.start(controller.run)
         yield controller
@@ -165,6 +172,53 @@ async def test_a_change_is_applied_incrementally_to_a_fresh_compile(change: str)
         assert len(written) == 1
         if change == "label":  # only the peer set of the policy was rewritten
             assert [(len(p.write_sets), len(p.write_chains)) for p in written[0]] == [(1, 0)]
+
+
+async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_starts_over(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store, backend = cluster_store(), CountingBackend()
+    put(store, policy("x/unrelated", {"podSelector": {"matchLabels": {"app": "b"}}}))
+    async with running(store, backend) as controller:
+        compiler = controller.compiler
+        assert compiler is not None
+        compiler.recomputed = 0
+        put(store, pod("x/b2", "10.0.2.2", labels={"app": "c"}, node="node-2"))
+        await until_programmed(controller, fresh(store))
+        assert controller.compiler is compiler  # fed the change, not rebuilt
+        assert compiler.recomputed == 1  # x/allow-b's peers; x/unrelated does not care
+        await until(lambda: controller.syncs > 2)  # the periodic reconcile
+        assert controller.compiler is not compiler  # rebuilt from a snapshot
+        assert backend.holds(fresh(store))
+
+
+async def test_default_deny_covers_the_pod_cidrs_of_this_nodes_node_object(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, backend = cluster_store(), CountingBackend()
+    async with running(store, backend, default_deny=True) as controller:
+        assert (4, names.DENY_NEW_DST_CHAIN) not in backend.chains  # no pod CIDR known yet
+        assert "has no pod CIDR" in caplog.text
+        put(store, node(NODE, "192.168.0.1", pod_cidrs=("10.0.1.0/24",)))
+        cidrs = ("10.0.1.0/24",)
+        expected = compile_node(cluster_of(store.snapshot()), NODE, default_deny=cidrs)
+        await until_programmed(controller, expected)
+        assert backend.holds(expected)
+        deny = backend.chains[(4, names.DENY_NEW_DST_CHAIN)]
+        known = {rule.dst_addr for rule in deny.rules if rule.dst_addr}
+        assert known == {"10.0.1.1", "10.0.1.2"}  # this node's pods, not node-2's
+        put(store, pod("x/new", "10.0.1.3", labels={"app": "a"}, node=NODE))
+        expected = compile_node(cluster_of(store.snapshot()), NODE, default_deny=cidrs)
+        await until_programmed(controller, expected)
+        assert backend.holds(expected)
+        # the new pod is let through in the same write that adds its own chains
+        [write] = backend.executed[-1:]
+        [plan] = write
+        written = {chain.name for chain in plan.write_chains}
+        assert (
+            names.DENY_NEW_DST_CHAIN in written
+            and names.pod_chain("x", "new", "ingress", 4) in written
+        )
 
 
 async def test_a_burst_of_changes_leads_to_few_applies(autojump_clock: trio.abc.Clock) -> None:

@@ -193,7 +193,10 @@ class _Run:
                 self.selector.register(sock, selectors.EVENT_WRITE)
             else:
                 sock.connect((flow.dst.ip, flow.port))
-                sock.send(b"probe")
+                try:
+                    sock.send(b"probe")
+                except OSError as error:  # e.g. EPERM: dropped in this host's OUTPUT hook
+                    self._settle(flow, _name(error.errno or 0))
                 self.selector.register(sock, selectors.EVENT_READ)
             self.clients[sock] = flow
 

@@ -172,7 +172,7 @@ def test_apply_programs_exactly_ours_and_other_tools_survive(kernel: Kernel) -> 
     kernel.assert_other_tool()
 
 
-def test_a_label_change_swaps_one_set_and_nothing_else(kernel: Kernel) -> None:
+def test_a_label_change_adds_one_member_and_touches_nothing_else(kernel: Kernel) -> None:
     before = desired(ALLOW_B)
     kernel.backend.apply(before, None)
     kernel.runner.forget()
@@ -180,14 +180,27 @@ def test_a_label_change_swaps_one_set_and_nothing_else(kernel: Kernel) -> None:
     stats = kernel.backend.apply(after, before)
     assert (stats.sets_written, stats.chains_written, stats.sets_deleted) == (1, 0, 0)
     [call] = kernel.runner.calls
-    assert call.input is not None
-    if kernel.kind == "nftables":
-        assert call.input.count("flush set") == 1 and "flush chain" not in call.input
-    else:
-        assert call.argv == ("ipset", "restore") and call.input.count("\nswap ") == 1
-    peers = kernel.backend.read().sets[(4, names.rule_pods_set("x", "allow-b", "ingress", 0, 4))]
-    assert any("10.0.1.3" in entry for entry in peers)
+    peers = names.rule_pods_set("x", "allow-b", "ingress", 0, 4)
+    if kernel.kind == "nftables":  # one element added, inside one transaction
+        added = f"add element {table(4)} {peers} {{ 10.0.1.3 }}"
+        assert call.input == f"add table {table(4)}\n{added}\n"
+    else:  # one member: a single add is as atomic as a swap, and costs no refill
+        assert call.argv == ("ipset", "restore")
+        assert call.input == f"add {peers} 10.0.1.3 -exist\n"
+    assert any("10.0.1.3" in entry for entry in kernel.backend.read().sets[(4, peers)])
     kernel.assert_other_tool()
+    kernel.runner.forget()
+    both = desired(ALLOW_B, relabel={"x/b": "c"})  # x/b and x/c both leave the peers
+    kernel.backend.apply(both, after)
+    text = "".join(call.input or "" for call in kernel.runner.calls)
+    if kernel.kind == "nftables":  # members added and removed in the same transaction
+        assert "flush set" not in text and "delete element" in text
+    else:  # several members of one set change: filled aside and swapped in at once
+        assert "\nswap " in text
+    incremental = kernel.backend.read()
+    kernel.backend.cleanup()
+    kernel.backend.apply(both, None)
+    assert kernel.backend.read() == incremental
 
 
 def test_a_policy_change_rewrites_only_its_chain(kernel: Kernel) -> None:

@@ -3,8 +3,11 @@ names, and the chain layout upstream operators know."""
 
 from __future__ import annotations
 
+import attrs
+
 from kuberouter.netpol import names
 from kuberouter.netpol.compiler import compile_node
+from kuberouter.netpol.evaluate import Packet, walk
 from kuberouter.netpol.render import render_iptables
 from kuberouter.netpol.ruleset import MARK_ACCEPT, MARK_ALLOWED
 from kuberouter.netpol.simulate import Simulator
@@ -117,3 +120,37 @@ def test_names_and_output_are_stable() -> None:
     assert names.pod_chain("x", "a", "ingress", 4) != names.pod_chain("x", "a", "egress", 4)
     assert names.short_hash("x" + "a") == names.short_hash("xa")  # upstream-style concatenation
     assert len(names.short_hash("anything")) == 16
+
+
+def test_default_deny_drops_pods_of_the_node_cidr_that_are_not_compiled_in() -> None:
+    here_a = pod("x/la", "10.0.3.1", labels={"app": "a"}, node="node-1")
+    here_b = pod("x/lb", "10.0.3.2", labels={"app": "b"}, node="node-1")
+    snapshot = cluster([here_a, here_b, B], [FROM_B])
+    ruleset = compile_node(snapshot, "node-1", default_deny=("10.0.3.0/24",)).rulesets[4]
+    forward = [rule.target for rule in ruleset.top_chain("FORWARD").rules]
+    assert forward[:2] == [names.DENY_NEW_DST_CHAIN, names.DENY_NEW_SRC_CHAIN]
+
+    def verdict(hook: str, src: str, dst: str) -> str:
+        return walk(ruleset, hook, Packet(src=src, dst=dst)).verdict
+
+    new = "10.0.3.9"  # in node-1's pod CIDR, but no pod the compiler knows
+    assert verdict("FORWARD", new, "10.0.3.2") == "DROP"  # a new pod's egress
+    assert verdict("FORWARD", "10.0.3.2", new) == "DROP"  # and ingress
+    assert verdict("FORWARD", "10.0.0.2", new) == "DROP"  # from another node
+    assert verdict("OUTPUT", "192.168.0.1", new) == "DROP"  # the node too, until known
+    assert verdict("INPUT", new, "192.168.0.1") == "DROP"
+    assert verdict("FORWARD", "10.0.3.2", "10.0.3.1") == "ACCEPT"  # x/la allows x/lb
+    assert verdict("FORWARD", "10.0.3.1", "10.0.3.2") == "CONTINUE"  # x/lb is open
+    assert verdict("OUTPUT", "192.168.0.1", "10.0.3.1") == "ACCEPT"  # kubelet probes
+    assert verdict("FORWARD", "10.1.0.1", "10.1.0.2") == "CONTINUE"  # not this node's pods
+    # the node's own address inside the CIDR (a bridge gateway) is not a new pod
+    gateway = attrs.evolve(ruleset, local_addresses=frozenset({"10.0.3.254"}))
+    assert walk(gateway, "INPUT", Packet(src="10.0.3.254", dst="10.0.3.254")).verdict == (
+        "CONTINUE"
+    )
+    assert walk(gateway, "OUTPUT", Packet(src="10.0.3.254", dst="10.0.3.254")).verdict == (
+        "CONTINUE"
+    )
+    open_ = compile_node(snapshot, "node-1").rulesets[4]
+    assert names.DENY_NEW_DST_CHAIN not in open_.chains
+    assert names.DENY_NEW_DST_CHAIN not in open_.top_chain("OUTPUT").rules[0].target

@@ -1,0 +1,496 @@
+"""Network-policy firewall at scale (issue 6 §5), with the kernel tools as anchors.
+
+A generated cluster: 5,000 pods on 100 nodes (50 on this node, "node-0"), 1,000
+namespaces of 5 pods, 2,000 policies (two per namespace: backends accept their
+namespace's frontends on 8080; every pod accepts two apps of its team's 20 namespaces on
+the named port "http" and may only talk to its team's production namespaces on 53/UDP
+and to 10.0.0.0/8 minus the pod range). Every pod declares "http" (8080), half "metrics".
+
+Reported, per back end (iptables-legacy, iptables-nft, nftables), each in a throwaway
+network namespace:
+- full sync: compile this node's state from the objects (the incremental compiler, as
+  the agent builds it) and apply it to an empty kernel;
+- single changes, from the change reaching the compiler to `apply` returning (the rules
+  are in the kernel then): a local pod added, a remote pod's label changed (it joins
+  peer sets), a local pod's label changed, a policy changed; each run `--runs` times
+  (change, then undo, both timed separately), the median and the worst reported;
+- chains, rules and set entries; rules per local pod; agent memory (VmRSS, VmHWM).
+The anchors, in the same run: `iptables-legacy-restore` and `iptables-nft-restore` of
+50,000 rules, `ipset restore` of 200,000 entries.
+
+    python -m bench.bench_netpol [--runs 9] [--pods 5000] [--nodes 100]
+                                 [--namespaces 1000] [--backends iptables-legacy,...]
+                                 [--no-anchors] [--profile FILE]
+
+--profile FILE: py-spy records one extra full compile + single-change loop (untimed) as
+a speedscope file. Needs root, ip netns, iptables (both variants), ipset and nft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import attrs
+
+from kuberouter.dataplane import IptablesBackend, NftablesBackend, Runner
+from kuberouter.dataplane.firewall import PlannedBackend
+from kuberouter.model import Namespace, NetworkPolicy, Pod
+from kuberouter.netpol.cluster import Cluster
+from kuberouter.netpol.compiler import compile_node
+from kuberouter.netpol.incremental import IncrementalCompiler
+from kuberouter.netpol.ruleset import DesiredState
+
+NODE = "node-0"
+BACKENDS = ("iptables-legacy", "iptables-nft", "nftables")
+TEAMS = 50
+
+
+# -- the cluster ------------------------------------------------------------------------
+
+
+def _pod(number: int, namespace: str, node: int, slot: int, app: int, rng: random.Random) -> Pod:
+    ports = [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    if rng.random() < 0.5:
+        ports.append({"name": "metrics", "containerPort": 9090, "protocol": "TCP"})
+    return Pod.from_k8s(
+        {
+            "kind": "Pod",
+            "metadata": {
+                "namespace": namespace,
+                "name": f"pod-{number}",
+                "labels": {"app": f"app-{app}", "role": "frontend" if app < 2 else "backend"},
+            },
+            "spec": {"nodeName": f"node-{node}", "containers": [{"name": "c", "ports": ports}]},
+            "status": {
+                "phase": "Running",
+                "podIPs": [{"ip": f"10.{100 + node // 250}.{node % 250}.{slot + 1}"}],
+                "hostIPs": [{"ip": f"192.168.{node // 250}.{node % 250 + 1}"}],
+            },
+        }
+    )
+
+
+def _namespace(number: int) -> Namespace:
+    labels = {"team": f"team-{number % TEAMS}", "env": "prod" if number % 2 else "dev"}
+    return Namespace.from_k8s(
+        {"kind": "Namespace", "metadata": {"name": f"ns-{number}", "labels": labels}}
+    )
+
+
+def _policies(namespace: Namespace) -> list[NetworkPolicy]:
+    team = namespace.labels["team"]
+    frontends = {
+        "podSelector": {"matchLabels": {"role": "backend"}},
+        "ingress": [
+            {
+                "from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
+                "ports": [{"port": 8080}],
+            }
+        ],
+    }
+    apps = {"key": "app", "operator": "In", "values": ["app-0", "app-1"]}
+    team_spec = {
+        "podSelector": {},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {"matchLabels": {"team": team}},
+                        "podSelector": {"matchExpressions": [apps]},
+                    }
+                ],
+                "ports": [{"port": "http"}],
+            }
+        ],
+        "egress": [
+            {
+                "to": [{"namespaceSelector": {"matchLabels": {"team": team, "env": "prod"}}}],
+                "ports": [{"port": 53, "protocol": "UDP"}],
+            },
+            {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.100.0.0/14"]}}]},
+        ],
+    }
+    return [
+        NetworkPolicy.from_k8s(
+            {
+                "kind": "NetworkPolicy",
+                "metadata": {"namespace": namespace.name, "name": name},
+                "spec": spec,
+            }
+        )
+        for name, spec in (("allow-frontends", frontends), ("allow-team", team_spec))
+    ]
+
+
+@attrs.frozen(kw_only=True)
+class World:
+    namespaces: tuple[Namespace, ...]
+    pods: tuple[Pod, ...]
+    policies: tuple[NetworkPolicy, ...]
+
+    def cluster(self) -> Cluster:
+        return Cluster.build(self.namespaces, self.pods, self.policies)
+
+
+def generate(pods: int, nodes: int, namespaces: int, seed: int = 1) -> World:
+    """`pods` pods spread evenly (in random order) over `nodes` nodes and `namespaces`
+    namespaces; two policies per namespace."""
+    rng = random.Random(seed)
+    spaces = tuple(_namespace(number) for number in range(namespaces))
+    placement = [number % nodes for number in range(pods)]
+    rng.shuffle(placement)
+    slots = [0] * nodes
+    found = []
+    for number, node in enumerate(placement):
+        namespace = spaces[number % namespaces].name
+        found.append(_pod(number, namespace, node, slots[node], number // namespaces, rng))
+        slots[node] += 1
+    policies = tuple(policy for namespace in spaces for policy in _policies(namespace))
+    return World(namespaces=spaces, pods=tuple(found), policies=policies)
+
+
+def compiler_for(world: World) -> IncrementalCompiler:
+    """What the agent builds from its store at start and on every periodic reconcile."""
+    compiler = IncrementalCompiler(NODE)
+    compiler.set_node_ips(["192.168.0.1"])
+    for namespace in world.namespaces:
+        compiler.set_namespace(namespace.name, namespace)
+    for pod in world.pods:
+        compiler.set_pod(pod.key, pod)
+    for policy in world.policies:
+        compiler.set_policy(policy.key, policy)
+    return compiler
+
+
+# -- single changes: (change, undo), each a function of the compiler --------------------
+
+Change = Callable[[IncrementalCompiler], None]
+
+
+def changes(world: World) -> dict[str, tuple[Change, Change]]:
+    local = [pod for pod in world.pods if pod.node_name == NODE]
+    backend = next(pod for pod in local if pod.labels["role"] == "backend")
+    teams = {namespace.name: namespace.labels["team"] for namespace in world.namespaces}
+    remote = next(  # joins the peers of backend's allow-team policy
+        pod
+        for pod in world.pods
+        if pod.node_name != NODE
+        and pod.labels["app"] == "app-3"
+        and teams[pod.namespace] == teams[backend.namespace]
+    )
+    new = attrs.evolve(backend, name="pod-new", ips=("10.100.0.250",))
+    policy = next(p for p in world.policies if p.namespace == backend.namespace)
+    wider = NetworkPolicy.from_k8s(
+        {
+            "kind": "NetworkPolicy",
+            "metadata": {"namespace": policy.namespace, "name": policy.name},
+            "spec": {
+                "podSelector": {"matchLabels": {"role": "backend"}},
+                "ingress": [
+                    {
+                        "from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
+                        "ports": [{"port": 8080}, {"port": 8443}],
+                    }
+                ],
+            },
+        }
+    )
+
+    def relabel(pod: Pod, app: str) -> Change:
+        changed = attrs.evolve(pod, labels=type(pod.labels)({**pod.labels, "app": app}))
+        return lambda compiler: compiler.set_pod(pod.key, changed)
+
+    def put(pod: Pod | None, key: str) -> Change:
+        return lambda compiler: compiler.set_pod(key, pod)
+
+    def set_policy(value: NetworkPolicy) -> Change:
+        return lambda compiler: compiler.set_policy(value.key, value)
+
+    return {
+        "local pod added": (put(new, new.key), put(None, new.key)),
+        "remote pod label changed": (relabel(remote, "app-0"), relabel(remote, "app-3")),
+        "local pod label changed": (
+            relabel(backend, "app-1"),
+            relabel(backend, backend.labels["app"]),
+        ),
+        "policy changed": (set_policy(wider), set_policy(policy)),
+    }
+
+
+# -- the kernel side --------------------------------------------------------------------
+
+_names = (f"bnp{os.getpid() % 100000}{n}"[:15] for n in itertools.count())
+
+
+@contextlib.contextmanager
+def netns() -> Iterator[str]:
+    name = next(_names)
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def make_backend(kind: str, runner: Runner) -> PlannedBackend:
+    if kind == "nftables":
+        return NftablesBackend(runner)
+    return IptablesBackend(runner, variant="legacy" if kind == "iptables-legacy" else "nft")
+
+
+@attrs.frozen(kw_only=True)
+class BackendResult:
+    kind: str
+    compile_seconds: float
+    apply_seconds: float
+    changes: dict[str, list[float]]  # name -> seconds of every change and undo
+
+
+def run_backend(kind: str, world: World, runs: int) -> BackendResult:
+    with netns() as name:
+        backend = make_backend(kind, Runner(name))
+        start = time.perf_counter()
+        compiler = compiler_for(world)
+        desired = compiler.state()
+        compiled = time.perf_counter()
+        backend.apply(desired, None)
+        applied = time.perf_counter()
+        timings: dict[str, list[float]] = {}
+        for what, (change, undo) in changes(world).items():
+            for _ in range(runs):
+                for step in (change, undo):
+                    seconds, desired = timed_change(compiler, backend, desired, step)
+                    timings.setdefault(what, []).append(seconds)
+        assert not backend.reconcile(desired).changed, "incremental applies left drift"
+        return BackendResult(
+            kind=kind,
+            compile_seconds=compiled - start,
+            apply_seconds=applied - compiled,
+            changes=timings,
+        )
+
+
+def timed_change(
+    compiler: IncrementalCompiler, backend: PlannedBackend, previous: DesiredState, step: Change
+) -> tuple[float, DesiredState]:
+    start = time.perf_counter()
+    step(compiler)
+    desired = compiler.state()
+    stats = backend.apply(desired, previous)
+    seconds = time.perf_counter() - start
+    assert not stats.repaired and stats.changed, stats
+    return seconds, desired
+
+
+def anchors() -> dict[str, float]:
+    """The kernel tools alone, each in a fresh namespace."""
+    rules = ["*filter"]
+    for chain in range(500):
+        rules.append(f":ANCHOR-{chain} - [0:0]")
+    for number in range(50_000):
+        address = f"10.{number // 65536}.{number // 256 % 256}.{number % 256}"
+        rules.append(f"-A ANCHOR-{number % 500} -s {address}/32 -p tcp --dport 80 -j ACCEPT")
+    iptables_text = "\n".join([*rules, "COMMIT"]) + "\n"
+    lines = []
+    for number in range(20):
+        lines.append(f"create anchor-{number} hash:ip family inet")
+        lines += [f"add anchor-{number} 10.{number}.{i // 256}.{i % 256}" for i in range(10_000)]
+    ipset_text = "\n".join(lines) + "\n"
+    found = {}
+    for tool, text in (
+        ("iptables-legacy-restore", iptables_text),
+        ("iptables-nft-restore", iptables_text),
+        ("ipset", ipset_text),
+    ):
+        with netns() as name:
+            argv = ["ipset", "restore"] if tool == "ipset" else [tool]
+            found[tool] = Runner(name).run(*argv, input=text).seconds
+    return found
+
+
+# -- reporting --------------------------------------------------------------------------
+
+
+def counts(desired: DesiredState) -> dict[str, int]:
+    rulesets = desired.rulesets.values()
+    return {
+        "chains": sum(len(r.chains) for r in rulesets),
+        "rules": sum(len(c.rules) for r in rulesets for c in r.chains.values()),
+        "sets": sum(len(r.sets) for r in rulesets),
+        "set entries": sum(
+            len(s.entries) + len(s.nomatch) for r in rulesets for s in r.sets.values()
+        ),
+    }
+
+
+def memory() -> dict[str, str]:
+    found = {}
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = value.strip()
+    return found
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pods", type=int, default=5000)
+    parser.add_argument("--nodes", type=int, default=100)
+    parser.add_argument("--namespaces", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=9, help="of each single change")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--no-anchors", action="store_true")
+    parser.add_argument("--profile", help="py-spy a compile + change loop into FILE")
+    return parser.parse_args(argv)
+
+
+def profile(path: str, args: argparse.Namespace) -> str:
+    """Record this program's compile-only mode under py-spy (raw stacks into `path`);
+    return the functions with the most samples on top of the stack."""
+    command = [sys.executable, "-m", "bench.bench_netpol", "--compile-loop"]
+    command += [f"--pods={args.pods}", f"--nodes={args.nodes}", f"--namespaces={args.namespaces}"]
+    spy = [os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-o", path]
+    subprocess.run([*spy, "-f", "raw", "-r", "250", "--", *command], check=True)
+    leaves: dict[str, int] = {}
+    total = 0
+    with open(path, encoding="utf-8") as stacks:
+        for line in stacks:
+            stack, _, samples = line.rstrip().rpartition(" ")
+            leaf = stack.rsplit(";", 1)[-1]
+            leaves[leaf] = leaves.get(leaf, 0) + int(samples)
+            total += int(samples)
+    top = sorted(leaves.items(), key=lambda item: -item[1])[:12]
+    return "\n".join(f"{100 * n / total:5.1f}%  {leaf}" for leaf, n in top)
+
+
+def compile_loop(world: World, rounds: int = 20) -> None:
+    """Untimed work for the profiler: full compiles, then rounds of single changes."""
+    compiler = compiler_for(world)
+    compiler.state()
+    compile_node(world.cluster(), NODE)
+    for _ in range(rounds):
+        for change, undo in changes(world).values():
+            for step in (change, undo):
+                step(compiler)
+                compiler.state()
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and "--compile-loop" in sys.argv:
+        rest = [word for word in sys.argv[1:] if word != "--compile-loop"]
+        args = parse_args(rest)
+        compile_loop(generate(args.pods, args.nodes, args.namespaces))
+        return 0
+    args = parse_args(argv)
+    base = memory()
+    start = time.perf_counter()
+    world = generate(args.pods, args.nodes, args.namespaces)
+    generated = time.perf_counter() - start
+    reference = time_it(lambda: compile_node(world.cluster(), NODE))
+    incremental = time_it(lambda: compiler_for(world).state())
+    desired = compiler_for(world).state()
+    local = sum(1 for pod in world.pods if pod.node_name == NODE)
+    found = counts(desired)
+    print(
+        f"cluster: {len(world.pods)} pods on {args.nodes} nodes ({local} on {NODE}), "
+        f"{len(world.namespaces)} namespaces, {len(world.policies)} policies "
+        f"(generated in {generated:.2f} s)"
+    )
+    print(
+        f"this node: {found['chains']} chains, {found['rules']} rules "
+        f"({found['rules'] / local:.1f} per local pod), {found['sets']} sets, "
+        f"{found['set entries']} set entries"
+    )
+    print(
+        f"compile from scratch: compile_node {ms(reference)}, "
+        f"incremental compiler {ms(incremental)}"
+    )
+    results = [run_backend(kind, world, args.runs) for kind in args.backends.split(",")]
+    after = memory()
+    print()
+    rows = []
+    for result in results:
+        full = result.compile_seconds + result.apply_seconds
+        row = [result.kind, ms(result.compile_seconds), ms(result.apply_seconds), ms(full)]
+        rows.append(row)
+    print(table(["back end", "compile", "apply", "full sync"], rows))
+    print()
+    names = list(results[0].changes) if results else []
+    rows = [
+        [what]
+        + [
+            f"{ms(statistics.median(r.changes[what]))} (max {ms(max(r.changes[what]))})"
+            for r in results
+        ]
+        for what in names
+    ]
+    print(
+        f"single change to programmed, median (worst) of {args.runs} changes + {args.runs} undos:"
+    )
+    print(table(["change", *(r.kind for r in results)], rows))
+    print()
+    print(
+        f"memory: VmRSS {base.get('VmRSS')} at start, {after.get('VmRSS')} at the end "
+        f"(peak VmHWM {after.get('VmHWM')})"
+    )
+    if not args.no_anchors:
+        found_anchors = anchors()
+        print()
+        print(
+            table(
+                ["anchor", "time"],
+                [
+                    [
+                        "iptables-legacy-restore, 50,000 rules",
+                        ms(found_anchors["iptables-legacy-restore"]),
+                    ],
+                    [
+                        "iptables-nft-restore, 50,000 rules",
+                        ms(found_anchors["iptables-nft-restore"]),
+                    ],
+                    ["ipset restore, 200,000 entries", ms(found_anchors["ipset"])],
+                ],
+            )
+        )
+    if args.profile:
+        print(f"\nprofile of a compile + change loop ({args.profile}), top of stack:")
+        print(profile(args.profile, args))
+    return 0
+
+
+def time_it(work: Callable[[], Any], runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        start = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+if __name__ == "__main__":
+    sys.exit(main())
