@@ -14,7 +14,9 @@ What `up` builds (names derived from --name, see topology.py for the addresses):
     `kube-bridge` holding its pod gateway, registered as Node objects with a pod CIDR
     10.244.<i-1>.0/24 and an InternalIP;
   - pods "<name>-node<i>-pod<j>": namespaces on their node's kube-bridge, registered as
-    Running Pod objects in namespace "default" with their IP;
+    Running Pod objects in namespace "default" with their IP; a Pod in an `up -f` file
+    becomes a pod too (after the node's own ones: its spec.nodeName or nodes in turn), its
+    object kept as given (namespace, labels, ports) but Running at the pod's IP;
   - a ToR "<name>-tor": FRR bgpd, AS 64512, every node configured as an iBGP neighbor;
   - one real `kube-router` agent per node inside the node's namespace, logging to
     <state>/logs/; until the routing controller exists, `up` adds static routes between

@@ -204,6 +204,7 @@ def node_object(topology: Topology, node: Node) -> Object:
 
 
 def pod_object(node: Node, pod: Pod) -> Object:
+    containers = [{"name": "demo", "image": "none (a network namespace)"}]
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -212,27 +213,38 @@ def pod_object(node: Node, pod: Pod) -> Object:
             "namespace": "default",
             "labels": {"app": "demo", "slot": f"pod{pod.index}", "node": node.name},
         },
-        "spec": {
-            "nodeName": node.name,
-            "containers": [{"name": "demo", "image": "none (a network namespace)"}],
-        },
-        "status": {
-            "phase": "Running",
-            "hostIP": node.ip,
-            "hostIPs": [{"ip": node.ip}],
-            "podIP": pod.ip,
-            "podIPs": [{"ip": pod.ip}],
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "containerStatuses": [
-                {
-                    "name": "demo",
-                    "image": "none (a network namespace)",
-                    "imageID": "",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {}},
-                }
-            ],
-        },
+        "spec": {"nodeName": node.name, "containers": containers},
+        "status": running_status(node, pod, containers),
+    }
+
+
+def placed_pod_object(manifest: Object, node: Node, pod: Pod) -> Object:
+    """A Pod given as a manifest, bound to its node and Running at the box's address (its
+    own metadata and spec are kept, e.g. labels and named container ports; status is ours)."""
+    spec = dict(manifest.get("spec") or {}, nodeName=node.name)
+    containers = spec.setdefault("containers", [{"name": "main", "image": "none"}])
+    return dict(manifest, spec=spec, status=running_status(node, pod, containers))
+
+
+def running_status(node: Node, pod: Pod, containers: list[Object]) -> Object:
+    """What a kubelet reports for a running pod at the box's address for it."""
+    return {
+        "phase": "Running",
+        "hostIP": node.ip,
+        "hostIPs": [{"ip": node.ip}],
+        "podIP": pod.ip,
+        "podIPs": [{"ip": pod.ip}],
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "containerStatuses": [
+            {
+                "name": container.get("name", ""),
+                "image": container.get("image", ""),
+                "imageID": "",
+                "ready": True,
+                "started": True,
+                "restartCount": 0,
+                "state": {"running": {}},
+            }
+            for container in containers
+        ],
     }

@@ -77,6 +77,12 @@ def node(topology: Topology, state: State, node: Node) -> None:
         pod(state, node, pod_)
 
 
+def iptables_hint(node: Node, variant: str) -> None:
+    """As a kubelet does: mark the iptables variant the node uses with an empty chain
+    KUBE-IPTABLES-HINT in its mangle table (what the agent's variant detection reads)."""
+    netns.exec_in(node.netns, [f"iptables-{variant}", "-t", "mangle", "-N", "KUBE-IPTABLES-HINT"])
+
+
 def pod(state: State, node: Node, pod: Pod) -> None:
     make_netns(state, pod.netns)
     netns.run(

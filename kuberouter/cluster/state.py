@@ -43,6 +43,7 @@ class State:
     pods_per_node: int
     static_routes: bool
     agent_args: list[str]
+    placed: list[list[Any]] = field(default_factory=list)  # [node index, "ns/name"] (up -f)
     phase: str = "building"  # "building" until every part is up, then "up"
     created: float = field(default_factory=time.time)
     netns: list[str] = field(default_factory=list)

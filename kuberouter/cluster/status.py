@@ -29,7 +29,7 @@ def status(name: str, state_dir: Path, say: Say = print) -> int:
         if leftovers:
             say(f"leftover namespaces (run `cluster down`): {', '.join(leftovers)}")
         return 1
-    topology = Topology.build(state.name, state.nodes, state.pods_per_node)
+    topology = Topology.build(state.name, state.nodes, state.pods_per_node, state.placed)
     problems: list[str] = []
     if state.phase != "up":
         problems.append(f"`up` did not finish (phase {state.phase!r})")
@@ -68,7 +68,8 @@ def _objects(
     try:
         api = Api(kubeconfig, topology.fabric_netns)
         nodes = {n["metadata"]["name"]: n for n in api.items("Node")}
-        pods = {p["metadata"]["name"]: p for p in api.items("Pod")}
+        pods = {f"{p['metadata'].get('namespace')}/{p['metadata']['name']}": p
+                for p in api.items("Pod")}  # fmt: skip
     except (ApiError, OSError, ValueError, KeyError) as exc:
         problems.append(f"the API server does not answer: {exc}")
         return {}, {}
@@ -101,11 +102,12 @@ def _nodes(
 
 def _pods(topology: Topology, objects: dict[str, Any], problems: list[str], say: Say) -> None:
     say("")
-    say(f"{'POD (default/, netns of the same name)':<40} {'NODE':<16} {'IP':<14} PHASE")
+    say(f"{'POD NETNS (= object default/NAME, or shown)':<40} {'NODE':<16} {'IP':<14} PHASE")
     for node, pod in topology.pods():
-        status_ = (objects.get(pod.name) or {}).get("status", {})
+        status_ = (objects.get(pod.key) or {}).get("status", {})
         phase = status_.get("phase", "missing")
-        say(f"{pod.name:<40} {node.name:<16} {pod.ip:<14} {phase}")
+        placed = f" ({pod.manifest})" if pod.manifest else ""
+        say(f"{pod.name:<40} {node.name:<16} {pod.ip:<14} {phase}{placed}")
         if not netns.exists(pod.netns):
             problems.append(f"pod {pod.name}: namespace missing")
         if phase != "Running" or status_.get("podIP") != pod.ip:

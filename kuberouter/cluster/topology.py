@@ -12,6 +12,10 @@ carry the prefix). Nothing is ever created in the host's own namespace.
     node ns: bridge kube-bridge 10.244.<i-1>.1/24 (pod gateway)
       <name>-p<j>  <- veth ->  pod ns <name>-node<i>-pod<j>: eth0 10.244.<i-1>.<1+j>/24
 
+Pods given as manifests to `up -f` ("placed" pods) follow a node's generated ones, in the
+order given (j = pods per node + 1, ...); the state file records their (node, namespace/name)
+so the same picture is rebuilt from it.
+
 Addresses may repeat between boxes: each box is its own set of namespaces.
 """
 
@@ -19,7 +23,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 FABRIC = ipaddress.ip_network("10.240.0.0/24")
 POD_SUPERNET = ipaddress.ip_network("10.244.0.0/16")  # upstream's usual cluster CIDR
@@ -44,10 +50,16 @@ class Pod:
     index: int
     ip: str
     host_link: str  # the veth end on the node's kube-bridge
+    manifest: str = ""  # "namespace/name" of a placed pod's object ("" for a generated one)
 
     @property
     def netns(self) -> str:
         return self.name
+
+    @property
+    def key(self) -> str:
+        """The Pod object's "namespace/name" (generated pods live in "default")."""
+        return self.manifest or f"default/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,19 @@ class Topology:
     nodes: tuple[Node, ...]
 
     @classmethod
-    def build(cls, name: str, nodes: int, pods_per_node: int) -> Topology:
+    def build(
+        cls, name: str, nodes: int, pods_per_node: int, placed: Sequence[Sequence[Any]] = ()
+    ) -> Topology:
+        """`placed`: (node index from 1, "namespace/name") of each pod given as a manifest."""
         check(name, nodes, pods_per_node)
+        manifests: dict[int, list[str]] = {}
+        for index, key in placed:
+            if not 1 <= int(index) <= nodes:
+                raise TopologyError(f"pod {key}: no node {index} in a box of {nodes} nodes")
+            manifests.setdefault(int(index), []).append(str(key))
+        for index, keys in manifests.items():
+            if pods_per_node + len(keys) > MAX_PODS:
+                raise TopologyError(f"node {index}: more than {MAX_PODS} pods")
         hosts = list(FABRIC.hosts())
         return cls(
             name=name,
@@ -90,7 +113,9 @@ class Topology:
             tor_link=f"{name}-tor",
             tor_ip=str(hosts[-1]),
             uplink=f"{name}-eth0",
-            nodes=tuple(_node(name, i, pods_per_node) for i in range(1, nodes + 1)),
+            nodes=tuple(
+                _node(name, i, pods_per_node, manifests.get(i, ())) for i in range(1, nodes + 1)
+            ),
         )
 
     @property
@@ -128,18 +153,20 @@ def check(name: str, nodes: int, pods_per_node: int) -> None:
         raise TopologyError(f"--pods-per-node {pods_per_node}: must be 0..{MAX_PODS}")
 
 
-def _node(name: str, index: int, pods_per_node: int) -> Node:
+def _node(name: str, index: int, pods_per_node: int, manifests: Sequence[str] = ()) -> Node:
     node_name = f"{name}-node{index}"
     cidr = ipaddress.ip_network((int(POD_SUPERNET.network_address) + ((index - 1) << 8), 24))
     addresses = list(cidr.hosts())
+    objects = [""] * pods_per_node + list(manifests)
     pods = tuple(
         Pod(
             name=f"{node_name}-pod{j}",
             index=j,
             ip=str(addresses[j]),
             host_link=f"{name}-p{j}",
+            manifest=manifest,
         )
-        for j in range(1, pods_per_node + 1)
+        for j, manifest in enumerate(objects, start=1)
     )
     return Node(
         name=node_name,

@@ -5,18 +5,37 @@ and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects -
 user's manifests -> one agent per node -> wait until every /healthz answers 200.
 A failure (or Ctrl-C) runs `down`, unless `keep_on_failure`; a crash leaves the state
 file for `down` to finish the job.
+
+A Pod among the manifests becomes one of the box's pods ("placed"): a namespace on the node
+its spec.nodeName names (a box node; when unset, nodes take turns), an address from that
+node's pod CIDR, and its object registered as given (labels, containers and their ports)
+but bound to the node and Running at that address, as a kubelet would report it.
+`iptables_hint` plays the kubelet's other part: the KUBE-IPTABLES-HINT chain in the mangle
+table of that iptables variant in every node, before the agents start (it decides which
+variant an agent uses, as upstream's iptables-wrapper does).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from kuberouter.cluster import agents, netns, network, procs, server, tor
-from kuberouter.cluster.api import Api, Object, collection, node_object, pod_object, read_manifests
+from kuberouter.cluster.api import (
+    Api,
+    ManifestError,
+    Object,
+    collection,
+    node_object,
+    placed_pod_object,
+    pod_object,
+    read_manifests,
+)
 from kuberouter.cluster.down import down
 from kuberouter.cluster.state import STATE_FILE, State
 from kuberouter.cluster.topology import TOR_ASN, Topology
@@ -39,6 +58,7 @@ class UpOptions:
     static_routes: bool = True
     timeout: float = 60.0  # for the API server and the agents to come up
     keep_on_failure: bool = False
+    iptables_hint: Literal["legacy", "nft"] | None = None  # as a kubelet leaves it
     say: Say = field(default=print, compare=False)
 
 
@@ -47,7 +67,9 @@ def up(options: UpOptions) -> State:
     manifests = read_manifests(options.manifests)  # a bad file fails before anything is made
     for obj in manifests:
         collection(obj)  # and so does a kind the box does not serve
-    state = new_state(topology, options)
+    placed = placements(topology, manifests)
+    topology = Topology.build(options.name, options.nodes, options.pods_per_node, placed)
+    state = new_state(topology, options, placed)
     try:
         build(topology, state, options, manifests)
     except BaseException:
@@ -66,7 +88,26 @@ def clean_up(options: UpOptions) -> None:
         options.say(f"cleaning up failed too ({exc}); run `cluster down --name {options.name}`")
 
 
-def new_state(topology: Topology, options: UpOptions) -> State:
+def placements(topology: Topology, manifests: list[Object]) -> list[list[Any]]:
+    """[node index, "namespace/name"] for each Pod manifest, in order (see the docstring)."""
+    nodes = {node.name: node.index for node in topology.nodes}
+    turns = itertools.cycle(nodes.values())
+    placed: list[list[Any]] = []
+    for obj in manifests:
+        if obj.get("kind") != "Pod":
+            continue
+        key = f"{obj['metadata']['namespace']}/{obj['metadata'].get('name')}"
+        wanted = (obj.get("spec") or {}).get("nodeName")
+        if wanted is not None and wanted not in nodes:
+            raise ManifestError(f"pod {key}: spec.nodeName {wanted!r} is not a node of the box"
+                                f" ({', '.join(nodes)})")  # fmt: skip
+        if any(key == other for _, other in placed):
+            raise ManifestError(f"pod {key} is given twice")
+        placed.append([nodes[wanted] if wanted is not None else next(turns), key])
+    return placed
+
+
+def new_state(topology: Topology, options: UpOptions, placed: list[list[Any]]) -> State:
     """A fresh state directory with the state file in it, before anything else exists."""
     existing = netns.listed(topology.prefix)
     if (options.state_dir / STATE_FILE).exists() or existing:
@@ -86,6 +127,7 @@ def new_state(topology: Topology, options: UpOptions) -> State:
         pods_per_node=options.pods_per_node,
         static_routes=options.static_routes,
         agent_args=list(options.agent_args),
+        placed=placed,
     )
     state.save()
     return state
@@ -101,6 +143,8 @@ def build(topology: Topology, state: State, options: UpOptions, manifests: list[
     say(f"fabric, ToR ({topology.tor_ip}, AS {TOR_ASN}) and API server started")
     for node in topology.nodes:
         network.node(topology, state, node)
+        if options.iptables_hint:
+            network.iptables_hint(node, options.iptables_hint)
     if options.static_routes:
         network.static_routes(topology)
     routes = " (static routes between nodes' pod CIDRs)" if options.static_routes else ""
@@ -117,8 +161,15 @@ def build(topology: Topology, state: State, options: UpOptions, manifests: list[
 def register(api: Api, topology: Topology, manifests: list[Object], say: Say) -> None:
     for node in topology.nodes:
         api.apply(node_object(topology, node))
+    placed = {}
     for node, pod in topology.pods():
-        api.apply(pod_object(node, pod))
+        if pod.manifest:
+            placed[pod.manifest] = (node, pod)
+        else:
+            api.apply(pod_object(node, pod))
     for obj in manifests:
+        key = f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}"
+        if obj.get("kind") == "Pod" and key in placed:
+            obj = placed_pod_object(obj, *placed[key])
         outcome = api.apply(obj)
         say(f"{obj['kind'].lower()}/{obj['metadata']['name']} {outcome}")

@@ -7,6 +7,7 @@ nodes, and the state directory itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -68,6 +69,28 @@ class Box:
         """kubectl with the box's kubeconfig, inside the fabric namespace (where the API is)."""
         config = [f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.scratch / 'kube'}"]
         return self.exec_in(f"{self.name}-fabric", "kubectl", *config, *args)
+
+
+def new_box(scratch: Path, prefix: str = "kt") -> Box:
+    """A box to build under `scratch`, named `prefix` + pid + counter; a missing part (root,
+    tools, FRR) skips the test, or fails it in CI."""
+    require_root()
+    require_tools("ip", "sysctl", "vtysh", "kubectl", "ping", "python3")
+    require(BGPD.exists(), f"FRR bgpd at {BGPD}")
+    return Box(unique_name(prefix)[:10], scratch / "state", scratch)
+
+
+@contextlib.contextmanager
+def torn_down(box: Box) -> Iterator[Box]:
+    """`box` for the `with` body; afterwards, also after a failure, `down` must succeed and
+    leave nothing behind (a second error then shows beside the first)."""
+    try:
+        yield box
+    finally:
+        done = box.ctl("down")
+        left = leftovers(box)
+        if done.returncode != 0 or left:
+            raise AssertionError(f"`down` of {box.name} left {left}:\n{done.stdout}{done.stderr}")
 
 
 @pytest.fixture
