@@ -46,6 +46,7 @@ from pybgp.rib import (
     Touched,
     local_origin,
 )
+from pybgp.rib.addpath import Ranked
 from pybgp.rib.export import export
 from pybgp.rib.loc_rib import BestChange
 from pybgp.rib.route import Route
@@ -59,10 +60,10 @@ from pybgp.session_events import (
     UpdateReceived,
 )
 from pybgp.wire import aspath
-from pybgp.wire.capabilities import ExtendedNextHopFamily, GracefulRestart
+from pybgp.wire.capabilities import AddPathMode, ExtendedNextHopFamily, GracefulRestart
 from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community_to_str
 from pybgp.wire.constants import AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family, Origin
-from pybgp.wire.nlri import nlri_from_str, nlri_to_str
+from pybgp.wire.nlri import Nlri, nlri_from_str, nlri_to_str
 from pybgp.wire.pathattrs import PathAttributes
 from pybgp.wire.route_refresh import RefreshSubtype, RouteRefresh
 
@@ -132,7 +133,7 @@ class Speaker:
         best = BestPathConfig(multipath=multipath)
         self._loc = {family: LocRib(family, best) for family in FAMILIES}
         self._local = AdjRibIn(local_origin(asn, router_id))
-        self._out = AdjRibOut()
+        self._out = AdjRibOut(paths=self._ranked_paths)  # several paths: ADD-PATH send
         self._peers: dict[str, _Peer] = {}
         self._waiting: list[NeighborConfig] = []  # added before run()
         self._routes: dict[str, RouteConfig] = {}
@@ -442,9 +443,13 @@ class Speaker:
                     continue
             else:
                 keys = [key for key, _ in loc.items()]
-            for key in keys:
-                for rank, route in enumerate(loc.multipath(key)):
-                    out.append(_route_json(nlri_to_str(key, fam), route, rank == 0))
+            sources = self._sources()
+            for key in keys:  # every path, best first (ADD-PATH in: several per peer)
+                shared = loc.multipath(key)
+                for rank, ((_, path_id), route) in enumerate(loc.ranked(key, sources)):
+                    entry = _route_json(nlri_to_str(key, fam), route, rank == 0)
+                    entry.update(multipath=route in shared, path_id=path_id)
+                    out.append(entry)
         return out
 
     def policy_json(self) -> dict[str, Any]:
@@ -637,6 +642,7 @@ class Speaker:
             local_address6=local6,
             asn4=ctx.asn4,
             addpath_tx=ctx.addpath_tx,
+            send_paths=config.add_path_send if ctx.addpath_tx else 1,
             extended_message=ctx.extended_message,
             next_hop_self=config.next_hop_self,
             route_reflector_client=config.route_reflector_client,
@@ -822,6 +828,10 @@ class Speaker:
     def _sources(self) -> list[AdjRibIn]:
         return [self._local, *(p.adj_in for p in self._peers.values() if p.adj_in is not None)]
 
+    def _ranked_paths(self, family: Family, prefix: Nlri) -> Ranked:
+        """Every path of `prefix`, best first: for peers that take several (ADD-PATH)."""
+        return self._loc[family].ranked(prefix, self._sources())
+
     def _apply(self, touched: Iterable[Touched], extra: Sequence[AdjRibIn] = ()) -> None:
         sources = self._sources()
         for item in touched:
@@ -829,6 +839,8 @@ class Speaker:
             if changes:
                 self._out.enqueue(item.family, changes)
                 self._publish(item.family, changes)
+            if self._out.wants_paths:  # ADD-PATH send: any path of the prefixes may go out
+                self._out.enqueue_paths(item.family, item.prefixes)
         self._flush.set()
 
     def _publish(self, family: Family, changes: list[BestChange]) -> None:
@@ -968,12 +980,22 @@ def _session_config(speaker: Speaker, n: NeighborConfig) -> SessionConfig:
         restart_after=n.max_prefixes_restart,
         enhanced_route_refresh=True,
         graceful_restart=capability(speaker.restart, n.families, speaker.restarting),
+        add_path=_add_path(n),
         extended_next_hop=(
             (ExtendedNextHopFamily(family=IPV4_UNICAST, next_hop_afi=AFI_IPV6),)
             if n.extended_next_hop and IPV4_UNICAST in n.families
             else ()
         ),
     )
+
+
+def _add_path(n: NeighborConfig) -> dict[Family, AddPathMode]:
+    """The ADD-PATH capability we announce (RFC 7911 §4), the same for every family."""
+    receive, send = n.add_path_receive, n.add_path_send > 0
+    if not (receive or send):
+        return {}
+    mode = AddPathMode.SEND if send else AddPathMode.RECEIVE
+    return dict.fromkeys(n.families, AddPathMode.BOTH if receive and send else mode)
 
 
 def _dial(n: NeighborConfig, key: bytes | None) -> Dial:

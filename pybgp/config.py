@@ -73,6 +73,10 @@ class NeighborConfig:
     bfd_multiplier: int = 3  # BFD Detect Mult
     route_reflector_client: bool = False  # RFC 4456: we reflect iBGP routes to and from it
     extended_next_hop: bool = False  # RFC 8950: IPv4 routes with IPv6 next hops
+    # ADD-PATH (RFC 7911), in every configured family: take several paths per prefix from
+    # the peer; send it up to N paths per prefix (0: only the best, without path ids).
+    add_path_receive: bool = False
+    add_path_send: int = 0
 
     def password(self) -> str | None:
         """The MD5 key, read from its file when needed (never kept in the config)."""
@@ -210,6 +214,8 @@ def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
         bfd_multiplier=t.get("bfd_multiplier", int_range(1, 255), default=3),
         route_reflector_client=t.get("route_reflector_client", _bool, default=False),
         extended_next_hop=t.get("extended_next_hop", _bool, default=False),
+        add_path_receive=t.get("add_path_receive", _bool, default=False),
+        add_path_send=t.get("add_path_send", int_range(0, 64), default=0),
     )
     t.used.update(NEIGHBOR_POLICY_KEYS)  # read by pybgp.policy.config
     t.done()

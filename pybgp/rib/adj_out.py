@@ -9,14 +9,20 @@ only the routes it sent us itself, when the group keeps split horizon.
 Changes are batched: `enqueue` keeps the newest best path per prefix, `flush` packs all
 prefixes with equal attributes and next hop into as few UPDATEs as the message size allows,
 withdrawals first.
+
+ADD-PATH send (RFC 7911) of the best path alone puts path id 1 on every prefix. Peers that
+take several paths per prefix (`ExportKey.send_paths`) are in a `PathsGroup`
+(`pybgp.rib.adj_out_paths`), which learns of every prefix whose paths changed
+(`enqueue_paths`); while there is no such group nothing of that is kept.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
+from pybgp.rib.addpath import PathSource
 from pybgp.rib.export import Exported, ExportKey, after_policy, export
 from pybgp.rib.loc_rib import BestChange, LocRib
 from pybgp.rib.peer import PeerInfo
@@ -26,6 +32,10 @@ from pybgp.wire.nlri import Nlri
 from pybgp.wire.outbound import end_of_rib, pack_announcements, pack_withdrawals
 from pybgp.wire.pathattrs import PathAttributes
 
+if TYPE_CHECKING:
+    from pybgp.rib.adj_out_paths import PathsGroup
+
+V = TypeVar("V")
 PATH_ID = (1).to_bytes(4, "big")  # ADD-PATH send (RFC 7911): we send the best path only
 _CACHE_LIMIT = 1 << 16
 
@@ -71,6 +81,8 @@ class _Own:
 
 
 class UpdateGroup:
+    several_paths = False  # a PathsGroup: several paths per prefix (ADD-PATH send)
+
     def __init__(self, key: ExportKey) -> None:
         self.key = key
         self.context = key.context()
@@ -359,12 +371,17 @@ class UpdateGroup:
 
 
 class AdjRibOut:
-    """All update groups, and the best-path changes not yet sent."""
+    """All update groups, and the best-path changes not yet sent. `paths`: every eligible
+    path of a prefix, best first (the Loc-RIB's `ranked`), for peers that take several
+    paths per prefix; without it no peer may ask for that."""
 
-    def __init__(self) -> None:
+    def __init__(self, paths: PathSource | None = None) -> None:
         self._groups: dict[ExportKey, UpdateGroup] = {}
         self._group_of: dict[str, UpdateGroup] = {}
         self._pending: dict[Family, dict[Nlri, Route | None]] = {}
+        self._paths = paths
+        self._several: list[PathsGroup] = []
+        self._touched: dict[Family, dict[Nlri, None]] = {}  # prefixes whose paths changed
 
     @property
     def groups(self) -> list[UpdateGroup]:
@@ -384,12 +401,23 @@ class AdjRibOut:
                 raise ValueError(f"{peer.address}: {family.name} needs our local address")
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = UpdateGroup(key)
+            group = self._groups[key] = self._new_group(key)
             for family in key.families:
                 if family in loc_ribs:
                     group.load(family, loc_ribs[family])
         group.add_member(peer)
         self._group_of[peer.address] = group
+        return group
+
+    def _new_group(self, key: ExportKey) -> UpdateGroup:
+        if key.send_paths < 2 or not key.addpath_tx & key.families:
+            return UpdateGroup(key)
+        if self._paths is None:
+            raise ValueError("sending several paths per prefix needs AdjRibOut(paths=...)")
+        from pybgp.rib.adj_out_paths import PathsGroup  # noqa: PLC0415 (it imports this module)
+
+        group = PathsGroup(key, self._paths)
+        self._several.append(group)
         return group
 
     def remove_peer(self, address: str) -> None:
@@ -398,21 +426,39 @@ class AdjRibOut:
             group.remove_member(address)
             if not group.members:
                 del self._groups[group.key]
+                if group.several_paths:
+                    self._several = [g for g in self._several if g is not group]
+                    if not self._several:
+                        self._touched.clear()
 
     def enqueue(self, family: Family, changes: Iterable[BestChange]) -> None:
         """Note Loc-RIB changes; only the newest per prefix is sent at `flush`."""
         pending = self._pending.setdefault(family, {})
+        if self._several:
+            changes = list(changes)
+            self.enqueue_paths(family, [prefix for prefix, _old, _new in changes])
         for prefix, _old, new in changes:
             pending[prefix] = new
 
     @property
+    def wants_paths(self) -> bool:
+        """Whether some group takes several paths per prefix: then tell `enqueue_paths`
+        about every prefix whose paths changed."""
+        return bool(self._several)
+
+    def enqueue_paths(self, family: Family, prefixes: Iterable[Nlri]) -> None:
+        """Note prefixes whose paths changed (any path, not only the best)."""
+        if self._several:
+            self._touched.setdefault(family, {}).update(dict.fromkeys(prefixes))
+
+    @property
     def has_pending(self) -> bool:
-        return any(self._pending.values())
+        return any(self._pending.values()) or any(self._touched.values())
 
     def flush(self, limit: int | None = None) -> dict[UpdateGroup, list[Outgoing]]:
         """The UPDATEs for what was enqueued since the last flush, per group: everything,
         or the oldest `limit` prefixes (so a caller can yield between parts)."""
-        pending = self._take(limit)
+        pending = _take(self._pending, limit)
         out: dict[UpdateGroup, list[Outgoing]] = {}
         for group in self._groups.values():
             messages: list[Outgoing] = []
@@ -421,24 +467,35 @@ class AdjRibOut:
                     messages += group.build(family, changes)
             if messages:
                 out[group] = messages
+        if self._touched:
+            touched = _take(self._touched, limit)
+            for several in self._several:
+                for family, prefixes in touched.items():
+                    if family in several.multi:
+                        messages = several.build_paths(family, prefixes)
+                        if messages:
+                            out.setdefault(several, []).extend(messages)
         return out
-
-    def _take(self, limit: int | None) -> dict[Family, dict[Nlri, Route | None]]:
-        if limit is None:
-            taken, self._pending = self._pending, {}
-            return taken
-        taken = {}
-        for family, changes in self._pending.items():
-            if limit <= 0:
-                break
-            if len(changes) <= limit:
-                taken[family], self._pending[family] = changes, {}
-            else:
-                prefixes = list(itertools.islice(changes, limit))
-                taken[family] = {prefix: changes.pop(prefix) for prefix in prefixes}
-            limit -= len(taken[family])
-        return taken
 
     def advertised(self, address: str, family: Family) -> int:
         group = self._group_of.get(address)
         return 0 if group is None else group.advertised(address, family)
+
+
+def _take(queued: dict[Family, dict[Nlri, V]], limit: int | None) -> dict[Family, dict[Nlri, V]]:
+    """Everything queued, or the oldest `limit` prefixes; what is taken leaves `queued`."""
+    taken: dict[Family, dict[Nlri, V]] = {}
+    if limit is None:
+        taken.update(queued)
+        queued.clear()
+        return taken
+    for family, changes in queued.items():
+        if limit <= 0:
+            break
+        if len(changes) <= limit:
+            taken[family], queued[family] = changes, {}
+        else:
+            prefixes = list(itertools.islice(changes, limit))
+            taken[family] = {prefix: changes.pop(prefix) for prefix in prefixes}
+        limit -= len(taken[family])
+    return taken

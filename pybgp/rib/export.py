@@ -58,7 +58,9 @@ class ExportKey:
     and every member of a group always gets the same messages. `cluster_id`: our cluster ID
     (usually our router ID); without it we do not reflect. `policy`: what identifies the
     export policy (peers with different policies are kept apart); `export_filter` applies
-    it (None: everything the rules above let through is sent).
+    it (None: everything the rules above let through is sent). `send_paths`: up to that
+    many paths per prefix go to the group in its `addpath_tx` families (`adj_out_paths`);
+    with 1 the best path alone goes, under path id 1.
     """
 
     ibgp: bool
@@ -68,6 +70,7 @@ class ExportKey:
     local_address6: str | None = None
     asn4: bool = True
     addpath_tx: frozenset[Family] = frozenset()
+    send_paths: int = 1  # paths per prefix in the `addpath_tx` families (RFC 7911)
     extended_message: bool = False
     next_hop_self: bool = False
     route_reflector_client: bool = False

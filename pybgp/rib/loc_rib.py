@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 
+from pybgp.rib.addpath import Ranked, ranked
 from pybgp.rib.adj_in import AdjRibIn, Touched
 from pybgp.rib.best_path import DEFAULT, BestPathConfig, keys, select
 from pybgp.rib.incremental import RECOMPUTE, Undecided, replace_one
@@ -60,6 +61,18 @@ class LocRib:
 
     def items(self) -> Iterator[tuple[Nlri, Route]]:
         return iter(self._best.items())
+
+    def ranked(self, prefix: Nlri, sources: Iterable[AdjRibIn]) -> Ranked:
+        """Every eligible path for `prefix` in `sources`, in decision-process order (the
+        best first), named by (peer address, its path id): what ADD-PATH send and
+        `pybgp rib` show (`pybgp.rib.addpath.ranked`)."""
+        paths = []
+        for source in sources:
+            table = source.table(self.family)
+            if table is not None:
+                address = source.peer.address
+                paths += [((address, path_id), r) for path_id, r in table.paths(prefix).items()]
+        return ranked(paths, self.config)
 
     def __len__(self) -> int:
         return len(self._best)

@@ -149,3 +149,55 @@ def test_extended_next_hop_key() -> None:
     assert config.neighbors[0].extended_next_hop
     with pytest.raises(ConfigError, match=r"neighbors\[0\]\.extended_next_hop"):
         parse({"global": base, "neighbors": [{**neighbor, "extended_next_hop": "yes"}]})
+
+
+def test_add_path_keys_and_the_capability_they_announce() -> None:
+    from pybgp.api import Speaker, _session_config
+    from pybgp.wire.capabilities import AddPath, AddPathMode
+
+    base = {"asn": 65000, "router_id": "10.255.0.1"}
+    plain = {"address": "10.0.0.2", "peer_asn": 65001}
+    config = parse(
+        {
+            "global": base,
+            "neighbors": [
+                plain,
+                {**plain, "address": "10.0.0.3", "add_path_receive": True},
+                {**plain, "address": "10.0.0.4", "add_path_send": 4},
+                {**plain, "address": "10.0.0.5", "add_path_receive": True, "add_path_send": 64},
+            ],
+        }
+    )
+    assert [(n.add_path_receive, n.add_path_send) for n in config.neighbors] == [
+        (False, 0),
+        (True, 0),
+        (False, 4),
+        (True, 64),
+    ]
+    speaker = Speaker(asn=65000, router_id="10.255.0.1")
+    modes = []
+    for neighbor in config.neighbors:
+        caps = _session_config(speaker, neighbor).open_message().capabilities_of(AddPath)
+        modes.append({(e.family, e.mode) for cap in caps for e in cap.families})
+    both = (IPV4_UNICAST, IPV6_UNICAST)
+    assert modes == [
+        set(),
+        {(f, AddPathMode.RECEIVE) for f in both},
+        {(f, AddPathMode.SEND) for f in both},
+        {(f, AddPathMode.BOTH) for f in both},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("add_path_send", 65),
+        ("add_path_send", -1),
+        ("add_path_send", True),
+        ("add_path_receive", 1),
+    ],
+)
+def test_add_path_mistakes_name_the_key(key: str, value: object) -> None:
+    neighbor = {"address": "10.0.0.2", "peer_asn": 65001, key: value}
+    with pytest.raises(ConfigError, match=rf"neighbors\[0\]\.{key}: expected"):
+        parse({"global": {"asn": 65000, "router_id": "10.255.0.1"}, "neighbors": [neighbor]})

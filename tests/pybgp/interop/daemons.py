@@ -213,6 +213,12 @@ class Session:
     families: tuple[str, ...] = ("ipv4", "ipv6")
     password: str | None = None
     passive: bool = False
+    # FRR only: the AS it expects on the session (another speaker than pybgpd), more
+    # `neighbor X ...` lines per address family (e.g. "addpath-tx-all-paths"), and every
+    # route exported to it instead of the peer's own ones only.
+    remote_asn: int = OUR_ASN
+    frr_options: tuple[str, ...] = ()
+    export_all: bool = False
 
     @property
     def over_ipv6(self) -> bool:
@@ -660,7 +666,7 @@ class Frr(Peer):
         for s in self.sessions:
             n = f" neighbor {s.neighbor}"
             lines += [
-                f"{n} remote-as {OUR_ASN}",
+                f"{n} remote-as {s.remote_asn}",
                 f"{n} update-source {s.local}",
                 f"{n} timers connect {self.connect_timer}",
                 f"{n} disable-connected-check",  # no zebra: bgpd knows no interfaces
@@ -681,7 +687,8 @@ class Frr(Peer):
                     lines += [
                         f"  neighbor {s.neighbor} activate",
                         f"  neighbor {s.neighbor} send-community all",
-                        f"  neighbor {s.neighbor} route-map {out} out",
+                        *([] if s.export_all else [f"  neighbor {s.neighbor} route-map {out} out"]),
+                        *(f"  neighbor {s.neighbor} {option}" for option in s.frr_options),
                     ]
             lines.append(" exit-address-family")
         return "\n".join(lines) + "\n"
