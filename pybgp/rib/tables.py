@@ -83,7 +83,11 @@ class PlainTable(Table):
     def announce(self, keys: Sequence[Nlri], route: Route, eligible: bool) -> Delta:
         if eligible:
             routes = self.routes
-            previous: list[Route | None] = list(map(routes.get, keys))
+            previous: list[Route | None]
+            if routes.keys().isdisjoint(keys):  # new prefixes: a table coming in
+                previous = [None] * len(keys)
+            else:
+                previous = list(map(routes.get, keys))
             routes.update(zip(keys, repeat(route)))
             if self.ineligible:
                 drop = self.ineligible.pop
