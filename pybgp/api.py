@@ -16,7 +16,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -125,6 +125,8 @@ class Speaker:
         self._deferral: Deferral | None = None  # our advertising, after our restart
         self._fib_deferral: Deferral | None = None  # removing kernel routes gone meanwhile
         self._fib_reconcile = False  # the kernel to be brought in line with the Loc-RIB
+        self._sources_cache: list[AdjRibIn] | None = None  # every Adj-RIB-In: see _sources
+        self._lone_as: Callable[[int | None], bool] | None = None
         self.cluster_id = cluster_id or router_id  # RFC 4456 §7
         # Import and export policies; without any, nothing is exported (default reject).
         self.policy = policy if policy is not None else CompiledPolicy(Definitions())
@@ -235,6 +237,7 @@ class Speaker:
         peer = self._peers.pop(address, None)
         if peer is None:
             raise ValueError(f"no neighbor {address}")
+        self._sources_changed()
         self._listener.remove_peer(address)
         self._bfd.removed(address)
         peer.session.stop()
@@ -606,6 +609,7 @@ class Speaker:
             ibgp=negotiated.peer_asn == self.asn,
             local_asn=self.asn,
             route_reflector_client=config.route_reflector_client,
+            enforce_first_as=config.enforce_first_as,
         )
         retained = peer.adj_in  # the routes of the session before, kept stale (§4.2)
         if retained is not None:
@@ -619,6 +623,7 @@ class Speaker:
                 cluster_id=self.cluster_id,
             )
         peer.peer_restart = negotiated.graceful_restart
+        self._sources_changed()
         local = peer.session.local_address() or config.local_address
         local4 = local if local and ":" not in local else None
         local6 = local if local and ":" in local else None
@@ -674,6 +679,7 @@ class Speaker:
             self._retain(peer, peer.adj_in)
             return
         adj_in, peer.adj_in = peer.adj_in, None
+        self._sources_changed()
         self._apply(adj_in.clear(), extra=[adj_in])
 
     # -- graceful restart (RFC 4724) ----------------------------------------------------
@@ -733,6 +739,7 @@ class Speaker:
             self._apply(touched)
             if peer.info is None:  # still down: nothing of it is left
                 peer.adj_in = None
+                self._sources_changed()
 
     def _drop_retained(self, peer: _Peer) -> None:
         """A removed neighbour: routes kept for its restart go too."""
@@ -740,6 +747,7 @@ class Speaker:
             peer.stale_timer.cancel()
         if peer.adj_in is not None:
             adj_in, peer.adj_in = peer.adj_in, None
+            self._sources_changed()
             self._apply(adj_in.clear(), extra=[adj_in])
 
     def _end_of_rib(self, peer: _Peer, family: Family) -> None:
@@ -826,7 +834,18 @@ class Speaker:
 
     # -- the RIB pipeline ---------------------------------------------------------------
     def _sources(self) -> list[AdjRibIn]:
-        return [self._local, *(p.adj_in for p in self._peers.values() if p.adj_in is not None)]
+        found = self._sources_cache
+        if found is None:
+            found = self._sources_cache = [
+                self._local,
+                *(p.adj_in for p in self._peers.values() if p.adj_in is not None),
+            ]
+            self._lone_as = _lone_as(found)
+        return found
+
+    def _sources_changed(self) -> None:
+        """A peer's Adj-RIB-In came, went or was kept for its restart."""
+        self._sources_cache = None
 
     def _ranked_paths(self, family: Family, prefix: Nlri) -> Ranked:
         """Every path of `prefix`, best first: for peers that take several (ADD-PATH)."""
@@ -835,7 +854,7 @@ class Speaker:
     def _apply(self, touched: Iterable[Touched], extra: Sequence[AdjRibIn] = ()) -> None:
         sources = self._sources()
         for item in touched:
-            changes = self._loc[item.family].apply(item, sources)
+            changes = self._loc[item.family].apply(item, sources, self._lone_as)
             if changes:
                 self._out.enqueue(item.family, changes)
                 self._publish(item.family, changes)
@@ -910,6 +929,20 @@ def _write_fib(fib: Any, pending: dict[str, tuple[str, ...]]) -> None:
             fib.replace(prefix, hops) if hops else fib.delete(prefix)
         except Exception as exc:  # one bad route must not stop the others
             log.warning("fib: %s", exc)
+
+
+def _lone_as(sources: Sequence[AdjRibIn]) -> Callable[[int | None], bool] | None:
+    """Whether no two sources can hold paths of one neighbour AS: every source (but our own
+    routes) an eBGP peer whose paths must start with its AS. None when some source is not."""
+    counts: dict[int, int] = {}
+    for source in sources:
+        peer = source.peer
+        if peer.local:
+            continue
+        if not (peer.external and peer.enforce_first_as):
+            return None
+        counts[peer.asn] = counts.get(peer.asn, 0) + 1
+    return lambda asn: asn is not None and counts.get(asn, 0) <= 1
 
 
 def _reconcile_fib(fib: Any, wanted: dict[str, tuple[str, ...]]) -> None:

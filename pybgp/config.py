@@ -73,6 +73,7 @@ class NeighborConfig:
     bfd_multiplier: int = 3  # BFD Detect Mult
     route_reflector_client: bool = False  # RFC 4456: we reflect iBGP routes to and from it
     extended_next_hop: bool = False  # RFC 8950: IPv4 routes with IPv6 next hops
+    enforce_first_as: bool = True  # eBGP paths must start with the peer's AS (off: route server)
     # ADD-PATH (RFC 7911), in every configured family: take several paths per prefix from
     # the peer; send it up to N paths per prefix (0: only the best, without path ids).
     add_path_receive: bool = False
@@ -214,6 +215,7 @@ def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
         bfd_multiplier=t.get("bfd_multiplier", int_range(1, 255), default=3),
         route_reflector_client=t.get("route_reflector_client", _bool, default=False),
         extended_next_hop=t.get("extended_next_hop", _bool, default=False),
+        enforce_first_as=t.get("enforce_first_as", _bool, default=True),
         add_path_receive=t.get("add_path_receive", _bool, default=False),
         add_path_send=t.get("add_path_send", int_range(0, 64), default=0),
     )

@@ -126,12 +126,15 @@ class Connection(SessionActions):
         if self.state not in _TCP_UP:
             return []
         self._inbuf += data
+        updates = False
         while self.state in _TCP_UP:
             frames, error = take_frames(self._inbuf, self._ctx, self.state is S.ESTABLISHED)
             for frame in frames:
                 if self.state not in _TCP_UP:
                     break
-                if not (frame[0] == MessageType.UPDATE and self._update_fast(frame[1])):
+                if frame[0] == MessageType.UPDATE and self._update_fast(frame[1]):
+                    updates = True
+                else:
                     self._receive(frame)
             if error is not None and self.state in _TCP_UP:
                 if error.event is E.NOTIF_MSG:
@@ -139,6 +142,8 @@ class Connection(SessionActions):
                 self._fire(error)
             if not frames or error is not None:
                 break
+        if updates and self.state is S.ESTABLISHED:
+            self._start_hold_timer()  # for the UPDATEs taken by _update_fast
         return self._take()
 
     def data_to_send(self) -> bytes:
@@ -229,7 +234,9 @@ class Connection(SessionActions):
 
     def _update_fast(self, body: bytes) -> bool:
         """The (Established, UpdateMsg) row, PROCESS_UPDATE then START_HOLD_TIMER, inlined for
-        the hot path (a test pins the row); anything else takes the table path."""
+        the hot path (a test pins the row); anything else takes the table path. The hold
+        timer is restarted once per read (`receive_data`): every message of a read arrives
+        at the same `now`, so one restart sets the same deadline."""
         if self.state is not S.ESTABLISHED:
             return False
         try:
@@ -237,7 +244,6 @@ class Connection(SessionActions):
         except BGPError:
             return False  # decoded again by classify, which names the error
         self._events.append(UpdateReceived(update=update))
-        self._start_hold_timer()
         return True
 
     def _receive(self, frame: Frame) -> None:

@@ -18,10 +18,12 @@ from pybgp.rib.peer import PeerInfo
 from pybgp.rib.route import Route, RouteFilter, attribute_value
 from pybgp.rib.tables import AddPathTable, PlainTable, Table
 from pybgp.wire import aspath
-from pybgp.wire.constants import IPV4_UNICAST, AttrType, Family
+from pybgp.wire.constants import IPV4_UNICAST, AttrType, Family, SegmentType
 from pybgp.wire.nlri import Nlri, address_text
 from pybgp.wire.pathattrs import PathAttributes
 from pybgp.wire.update import Update
+
+_SEQUENCE = bytes((SegmentType.AS_SEQUENCE,))
 
 
 class Touched(NamedTuple):
@@ -71,6 +73,9 @@ class AdjRibIn:
         # attributes rules most paths out without decoding them.
         self._loop_check = not peer.ibgp and not peer.local
         self._asn_octets = peer.local_asn.to_bytes(4, "big")
+        # RFC 4271 §6.3: an eBGP path must start with the peer's AS (an AS_SEQUENCE).
+        self._first_as_check = peer.external and peer.enforce_first_as
+        self._peer_as_octets = peer.asn.to_bytes(4, "big")
         self._last: Route | None = None  # the Route made last, and whether it is eligible
         self._last_eligible = True
         self._last_v4: Route | None = None  # the last one from IPv4 NLRI + NEXT_HOP
@@ -220,11 +225,24 @@ class AdjRibIn:
             ) and not (
                 AttrType.CLUSTER_LIST in attributes and self._cluster_id in attributes.cluster_list
             )
+        if self._first_as_check and not self._starts_with_peer_as(attributes):
+            return False
         if not self._loop_check:
             return True
         if attributes.asn4 and self._asn_octets not in attributes.raw:
             return True
         return not aspath.contains_as(attributes.as_path, self.peer.local_asn)
+
+    def _starts_with_peer_as(self, attributes: PathAttributes) -> bool:
+        if attributes.asn4:  # the wire form: segment type, length, then the first AS
+            path = attribute_value(attributes.raw, AttrType.AS_PATH) or b""
+            return path[:1] == _SEQUENCE and path[2:6] == self._peer_as_octets
+        segments = attributes.as_path
+        return (
+            bool(segments)
+            and segments[0][0] == SegmentType.AS_SEQUENCE
+            and segments[0][1][0] == self.peer.asn
+        )
 
     def _table(self, family: Family, addpath: bool) -> Table:
         table = self._v4 if family is IPV4_UNICAST else self._tables.get(family)

@@ -230,19 +230,25 @@ class UpdateGroup:
         sole = next(iter(sources)) if len(sources) == 1 else None
         owns, held_more = self._own, 0
         per_prefix = self._per_prefix
+        last: Route | None = None
+        own: _Own | None = None
         for prefix, route in pending.items():
             if sole is not None and route is not None:
-                own = owns.get(route)
-                if own is None and route.peer.address == sole:
-                    if len(owns) >= _CACHE_LIMIT:
-                        owns.clear()  # only sharing is lost
-                    own = owns[route] = _Own(route)
+                if route is not last:  # the prefixes of one UPDATE come one after another
+                    last, own = route, owns.get(route)
+                    if own is None and route.peer.address == sole:
+                        if len(owns) >= _CACHE_LIMIT:
+                            owns.clear()  # only sharing is lost
+                        own = owns[route] = _Own(route)
                 if own is not None:
-                    old = table.get(prefix)
-                    if old is None or old.source == sole:
-                        # The only member sent it: it gets nothing now (split horizon).
+                    # The only member sent it: it gets nothing now (split horizon).
+                    size = len(table)
+                    had = table.setdefault(prefix, own)  # type: ignore[arg-type]
+                    if len(table) > size:
+                        held_more += 1
+                        continue
+                    if had.source == sole:
                         table[prefix] = own  # type: ignore[assignment]
-                        held_more += old is None
                         continue
             if route is None:
                 new = None

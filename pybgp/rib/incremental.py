@@ -29,11 +29,14 @@ def replace_one(
     after: Route | None,
     config: BestPathConfig,
     after_keys: Keys | None = None,
+    alone: bool = False,
 ) -> Route | Literal[Undecided.RECOMPUTE] | None:
     """The new best path when one peer's path for a prefix went from `before` to `after`
     (either None), worked out from the current `best` alone; RECOMPUTE when that cannot be
     known without all candidates. Only for configurations without hooks and ECMP.
-    `after_keys`: `keys(after, config)` when the caller has it (one per UPDATE).
+    `after_keys`: `keys(after, config)` when the caller has it (one per UPDATE). `alone`:
+    no other candidate can have `after`'s neighbour AS (every source is an eBGP peer whose
+    paths start with its own AS, and no other has that AS), so MED cannot put it out.
 
     Sound because `best` stays a candidate: a path that was not in the top tier of steps
     1-3 never mattered; a path joining the tier matters only if it beats `best` or shares
@@ -56,6 +59,8 @@ def replace_one(
         return after if new.rank < best_keys.rank else best
     if config.always_compare_med:  # one total order
         return after if (new.med, new.tail) < (best_keys.med, best_keys.tail) else best
-    if new.neighbour_as == best_keys.neighbour_as or new.tail < best_keys.tail:
+    if new.neighbour_as == best_keys.neighbour_as:
         return RECOMPUTE
+    if new.tail < best_keys.tail:
+        return after if alone else RECOMPUTE  # else a path of its AS may beat it on MED
     return best

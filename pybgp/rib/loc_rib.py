@@ -10,7 +10,7 @@ the multipath set lives in a second dict, only for prefixes that have one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 
 from pybgp.rib.addpath import Ranked, ranked
@@ -86,30 +86,36 @@ class LocRib:
         best, multipath = select(routes, self.config)
         return self._store(prefix, best, multipath)
 
-    def apply(self, touched: Touched, sources: Sequence[AdjRibIn]) -> list[BestChange]:
+    def apply(
+        self,
+        touched: Touched,
+        sources: Sequence[AdjRibIn],
+        lone_as: Callable[[int | None], bool] | None = None,
+    ) -> list[BestChange]:
         """Take in what one Adj-RIB-In change did (`AdjRibIn.apply`): decided from the
         current best path and the changed path where that is sound (`replace_one`), from
-        all candidates in `sources` otherwise."""
+        all candidates in `sources` otherwise. `lone_as(asn)`: no two sources can hold
+        paths with that neighbour AS (see `replace_one`'s `alone`)."""
         config = self.config
         previous = touched.previous
         if previous is None or self._has_hooks:
             return self.recompute(touched.prefixes, sources)
         best_of, after = self._best, touched.route
         prefixes = touched.prefixes
-        if after is not None and not any(previous):
-            olds = list(map(best_of.get, prefixes))
-            if not any(olds):  # new prefixes, the usual case while a table comes in
-                best_of.update(zip(prefixes, repeat(after)))
-                return list(zip(prefixes, olds, repeat(after)))
+        if after is not None and not any(previous) and best_of.keys().isdisjoint(prefixes):
+            # New prefixes, the usual case while a table comes in.
+            best_of.update(zip(prefixes, repeat(after)))
+            return list(zip(prefixes, repeat(None), repeat(after)))
         changes: list[BestChange] = []
         again: list[Nlri] = []
         after_keys = None if after is None else keys(after, config)
+        alone = lone_as is not None and after_keys is not None and lone_as(after_keys.neighbour_as)
         seen: tuple[Route | None, Route | None] = (None, None)  # (old, before): same answer
         decided: Route | Undecided | None = None
         for prefix, before in zip(prefixes, previous, strict=True):
             old = best_of.get(prefix)
             if old is None or seen[0] is not old or seen[1] is not before:
-                decided = replace_one(old, before, after, config, after_keys)
+                decided = replace_one(old, before, after, config, after_keys, alone)
                 seen = (old, before)
             new = decided
             if new is old:

@@ -30,6 +30,8 @@ class PeerInfo:
     internal nor external for the decision process' eBGP-over-iBGP step (it ranks with iBGP,
     as FRR does). `route_reflector_client`: the peer is our client (RFC 4456 §6).
     `local`: this is the local origin (routes we originate), see `local_origin`.
+    `enforce_first_as`: an eBGP peer's paths must start with its AS (RFC 4271 §6.3, as FRR
+    does by default; off for route servers, which do not prepend theirs).
     """
 
     address: str
@@ -40,6 +42,7 @@ class PeerInfo:
     route_reflector_client: bool = False
     confederation: bool = False
     local: bool = False
+    enforce_first_as: bool = True
     # Derived once, read on the hot path of the decision process.
     address_key: tuple[int, int] = attrs.field(init=False, eq=False, repr=False)
     router_id_value: int = attrs.field(init=False, eq=False, repr=False)

@@ -201,3 +201,11 @@ def test_add_path_mistakes_name_the_key(key: str, value: object) -> None:
     neighbor = {"address": "10.0.0.2", "peer_asn": 65001, key: value}
     with pytest.raises(ConfigError, match=rf"neighbors\[0\]\.{key}: expected"):
         parse({"global": {"asn": 65000, "router_id": "10.255.0.1"}, "neighbors": [neighbor]})
+
+
+def test_enforce_first_as_key() -> None:
+    base = {"asn": 65000, "router_id": "10.255.0.1"}
+    neighbor = {"address": "10.0.0.2", "peer_asn": 65001}
+    assert parse({"global": base, "neighbors": [neighbor]}).neighbors[0].enforce_first_as
+    route_server = {**neighbor, "enforce_first_as": False}
+    assert not parse({"global": base, "neighbors": [route_server]}).neighbors[0].enforce_first_as

@@ -21,8 +21,10 @@ def peer(
     rr_client: bool = False,
     confederation: bool = False,
     local_asn: int = LOCAL_AS,
+    enforce_first_as: bool = False,
 ) -> PeerInfo:
-    """Peer n at 10.0.0.n, router ID 10.255.0.n, AS 65000+n (our AS when iBGP)."""
+    """Peer n at 10.0.0.n, router ID 10.255.0.n, AS 65000+n (our AS when iBGP). The paths
+    tests give are free-form, so the first-AS check is off unless asked for."""
     return PeerInfo(
         address=f"10.0.0.{n}",
         asn=asn if asn is not None else (local_asn if ibgp else 65000 + n),
@@ -31,6 +33,7 @@ def peer(
         local_asn=local_asn,
         route_reflector_client=rr_client,
         confederation=confederation,
+        enforce_first_as=enforce_first_as,
     )
 
 
