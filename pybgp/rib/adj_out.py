@@ -65,21 +65,6 @@ class _Batches:
             self.withdraw.setdefault(peers, []).extend(prefixes)
 
 
-class _Own:
-    """Stands in the table for a route the group's only member sent us: with split horizon
-    that member gets nothing for the prefix, so the route is exported only if another
-    member joins (`_materialize`). Saves the export and bookkeeping while a peer's table
-    comes in, the usual case on a node with one upstream."""
-
-    __slots__ = ("route", "source")
-    attributes = None
-    next_hop = None
-
-    def __init__(self, route: Route) -> None:
-        self.route = route
-        self.source = route.peer.address
-
-
 class UpdateGroup:
     several_paths = False  # a PathsGroup: several paths per prefix (ADD-PATH send)
 
@@ -93,7 +78,6 @@ class UpdateGroup:
         # Per member (with split horizon): how many advertised routes came from it.
         self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
         self._exports: dict[Family, dict[Route, Exported | None]] = {f: {} for f in key.families}
-        self._own: dict[Route, _Own] = {}
         self._policy = key.export_filter
         # A policy that reads the prefix is applied per prefix, after the per-route export.
         self._per_prefix = self._policy is not None and "prefix" in self._policy.reads
@@ -104,9 +88,17 @@ class UpdateGroup:
         return f"UpdateGroup({sorted(self.members)}, {self.key!r})"
 
     # -- members ------------------------------------------------------------------------
-    def add_member(self, peer: PeerInfo) -> None:
+    def add_member(
+        self,
+        peer: PeerInfo,
+        loc_ribs: Mapping[Family, LocRib] | None = None,
+        pending: Mapping[Family, Mapping[Nlri, Route | None]] | None = None,
+    ) -> None:
+        """`loc_ribs` and the changes not yet built (`pending`): for a second member, whose
+        table must get the routes the first one sent us (see `build`)."""
         address = peer.address
-        self._materialize()
+        if len(self.members) == 1 and self.key.split_horizon and loc_ribs is not None:
+            self._materialize(next(iter(self.members)), loc_ribs, pending or {})
         self.members[address] = peer
         self._members_changed()
         if self.key.split_horizon:
@@ -120,22 +112,33 @@ class UpdateGroup:
         for held in self._held_back.values():
             held.pop(address, None)
 
-    def _materialize(self) -> None:
-        """Export the routes kept as `_Own` (a second member is about to join)."""
-        if not self._own:
-            return
-        for family, table in self._advertised.items():
+    def _materialize(
+        self,
+        sole: str,
+        loc_ribs: Mapping[Family, LocRib],
+        pending: Mapping[Family, Mapping[Nlri, Route | None]],
+    ) -> None:
+        """While a group has one member, the routes that member sent us are not kept in
+        the table (it gets none of them: split horizon). A second member is about to join:
+        export them from the Loc-RIB; prefixes with changes not yet built are left to the
+        next `build`, which sees them as new."""
+        for family in self._one_path_families():
+            table, loc = self._advertised[family], loc_ribs.get(family)
+            if loc is None:
+                continue
+            waiting = pending.get(family, {})
             held = self._held_back[family]
-            entries: list[tuple[Nlri, object]] = list(table.items())
-            for prefix, entry in entries:
-                if isinstance(entry, _Own):
-                    exported = self.export(family, entry.route, prefix)
-                    if exported is None:
-                        del table[prefix]
-                        held[entry.source] -= 1
-                    else:
-                        table[prefix] = exported
-        self._own.clear()
+            for prefix, route in loc.items():
+                if route.peer.address != sole or prefix in table or prefix in waiting:
+                    continue
+                exported = self.export(family, route, prefix)
+                if exported is not None:
+                    table[prefix] = exported
+                    held[sole] = held.get(sole, 0) + 1
+
+    def _one_path_families(self) -> list[Family]:
+        """The families `build` keeps (one path per prefix, keyed by prefix)."""
+        return list(self._advertised)
 
     def _members_changed(self) -> None:
         self._everyone = frozenset(self.members)
@@ -228,28 +231,24 @@ class UpdateGroup:
         gone: list[Nlri] = []
         sources = self.members if self.key.split_horizon else {}
         sole = next(iter(sources)) if len(sources) == 1 else None
-        owns, held_more = self._own, 0
+        held_less = 0
         per_prefix = self._per_prefix
         last: Route | None = None
-        own: _Own | None = None
+        own = False
         for prefix, route in pending.items():
             if sole is not None and route is not None:
                 if route is not last:  # the prefixes of one UPDATE come one after another
-                    last, own = route, owns.get(route)
-                    if own is None and route.peer.address == sole:
-                        if len(owns) >= _CACHE_LIMIT:
-                            owns.clear()  # only sharing is lost
-                        own = owns[route] = _Own(route)
-                if own is not None:
-                    # The only member sent it: it gets nothing now (split horizon).
-                    size = len(table)
-                    had = table.setdefault(prefix, own)  # type: ignore[arg-type]
-                    if len(table) > size:
-                        held_more += 1
-                        continue
-                    if had.source == sole:
-                        table[prefix] = own  # type: ignore[assignment]
-                        continue
+                    last, own = route, route.peer.address == sole
+                if own:
+                    # The only member sent it: it gets nothing (split horizon), and the
+                    # table does not keep it (`_materialize` does, if another joins).
+                    had = table.pop(prefix, None) if table else None
+                    if had is not None:
+                        if had.source == sole:
+                            held_less += 1
+                        else:  # it had another peer's route: withdrawn
+                            gone.append(prefix)
+                    continue
             if route is None:
                 new = None
             elif route in exports and not per_prefix:
@@ -275,10 +274,9 @@ class UpdateGroup:
                     found.append(prefix)
             else:
                 self._split_horizon(family, batches, prefix, old, new)
-        if held_more:
+        if held_less:
             assert sole is not None
-            held = self._held_back[family]
-            held[sole] = held.get(sole, 0) + held_more
+            self._held_back[family][sole] -= held_less
         for exported, prefixes in common.items():
             batches.add(exported, prefixes, self._everyone)
         batches.remove(gone, self._everyone)
@@ -411,7 +409,7 @@ class AdjRibOut:
             for family in key.families:
                 if family in loc_ribs:
                     group.load(family, loc_ribs[family])
-        group.add_member(peer)
+        group.add_member(peer, loc_ribs, self._pending)
         self._group_of[peer.address] = group
         return group
 

@@ -45,6 +45,9 @@ class PathsGroup(UpdateGroup):
         else:  # no members yet: nothing is packed, the table is filled
             self.build_paths(family, [prefix for prefix, _ in loc_rib.items()])
 
+    def _one_path_families(self) -> list[Family]:
+        return [family for family in self._advertised if family not in self.multi]
+
     def build(self, family: Family, pending: Mapping[Nlri, Route | None]) -> list[Outgoing]:
         if family in self.multi:
             return []  # the prefixes come to `build_paths` (AdjRibOut.enqueue_paths)

@@ -363,6 +363,31 @@ def test_routes_of_a_groups_only_member_reach_a_member_who_joins_later() -> None
     ]
 
 
+def test_a_member_joining_while_changes_wait_gets_each_route_once() -> None:
+    """Peer 1's routes not yet flushed when peer 2 joins come to peer 2 with the next flush,
+    the others with its table; peer 1 never gets its own, and a better path from peer 1 for
+    a prefix it had from peer 3 withdraws that prefix from peer 1."""
+    speaker = Speaker()
+    speaker.join(peer(1), EBGP_KEY)
+    speaker.learn(peer(3), ("10.0.2.0/24",), attributes(path=(65003, 65009)))
+    speaker.learn(peer(1), ("10.0.0.0/24",), attributes(path=(65001,)))
+    assert list(announced(speaker.sent_to("10.0.0.1"), CodecContext())) == ["10.0.2.0/24"]
+    speaker.learn(peer(1), ("10.0.2.0/24",), attributes(path=(65001,)))  # shorter: best
+    assert withdrawn(speaker.sent_to("10.0.0.1")) == ["10.0.2.0/24"]
+    speaker.learn(peer(1), ("10.0.1.0/24",), attributes(path=(65001,)))  # pending at join
+    table = speaker.join(peer(2), EBGP_KEY)
+    assert sorted(announced(table, CodecContext())) == ["10.0.0.0/24", "10.0.2.0/24"]
+    flushed = speaker.out.flush()
+    sent = [
+        (sorted(o.peers), sorted(announced([o.message], CodecContext())))
+        for outs in flushed.values()
+        for o in outs
+    ]
+    assert sent == [(["10.0.0.2"], ["10.0.1.0/24"])]
+    assert speaker.out.advertised("10.0.0.1", IPV4_UNICAST) == 0
+    assert speaker.out.advertised("10.0.0.2", IPV4_UNICAST) == 3
+
+
 def test_flush_in_parts() -> None:
     speaker = Speaker()
     speaker.join(peer(2), EBGP_KEY)
