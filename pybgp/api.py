@@ -27,7 +27,14 @@ from pybgp.config import ConfigError, DaemonConfig, NeighborConfig, RouteConfig,
 from pybgp.fsm import State
 from pybgp.net.session import Dial, PeerSession
 from pybgp.net.transport import BgpListener
-from pybgp.policy import CompiledPolicy, Definitions, PolicyError, explain
+from pybgp.policy import (
+    CommunityAction,
+    CompiledPolicy,
+    Definitions,
+    LargeCommunityAction,
+    PolicyError,
+    explain,
+)
 from pybgp.policy.rib_filter import ChainFilter
 from pybgp.restart import (
     Deferral,
@@ -469,7 +476,9 @@ class Speaker:
                 "default_export": exp.default_action,
             }
         return {
-            "definitions": _plain(attrs.asdict(compiled.definitions)),
+            "definitions": _plain(
+                attrs.asdict(compiled.definitions, value_serializer=_policy_value)
+            ),
             "global": _plain(attrs.asdict(compiled.assignment.global_)),
             "neighbors": neighbors,
         }
@@ -969,6 +978,17 @@ def _route_json(prefix: str, route: Any, best: bool) -> dict[str, Any]:
         "peer": route.peer.address if not route.peer.local else "local",
         "best": best,
     }
+
+
+def _policy_value(instance: Any, field: Any, value: Any) -> Any:
+    """Communities in policy actions as people write them ("65000:1", "no-export")."""
+    if field is None or field.name not in ("add", "replace") or value is None:
+        return value
+    if isinstance(instance, CommunityAction):
+        return [WELL_KNOWN.get(c) or community_to_str(c) for c in value]
+    if isinstance(instance, LargeCommunityAction):
+        return [large_community_to_str(c) for c in value]
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -161,8 +161,10 @@ def _explain(args: argparse.Namespace, prefix: str) -> int:
         return 0
     way = "from" if direction == "import" else "to"
     chain = ", ".join(found["chain"]) or "(no policies)"
-    print(f"{found['prefix']} {way} {found['neighbor']}: {direction} policies {chain}, ")
-    print(f"  then default {found['default']}")
+    print(
+        f"{found['prefix']} {way} {found['neighbor']}: {direction} policies {chain},"
+        f" then default {found['default']}"
+    )
     if found.get("note"):
         print(f"  {found['note']}")
     for path in found["paths"]:
@@ -203,8 +205,9 @@ def _policy_text(found: dict[str, Any]) -> list[str]:
             lines.append(f"    then {actions}")
     attach = found["global"]
     lines.append(
-        f"global: import {attach['import_policies'] or '-'} (default {attach['default_import']}),"
-        f" export {attach['export_policies'] or '-'} (default {attach['default_export']})"
+        f"global: import {_words(attach['import_policies']) or '-'}"
+        f" (default {attach['default_import']}),"
+        f" export {_words(attach['export_policies']) or '-'} (default {attach['default_export']})"
     )
     rows = [["Neighbor", "Import", "Export"]]
     for address, chains in found["neighbors"].items():
@@ -232,14 +235,21 @@ def _entry_text(entry: Any) -> str:
     return " ".join(f"{k} {v}" for k, v in entry.items()) if isinstance(entry, dict) else str(entry)
 
 
+def _words(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def _set_fields(fields: dict[str, Any]) -> str:
     """The fields that are set, as `key value` pairs."""
     parts = []
     for key, value in fields.items():
         if value in (None, (), [], {}):
             continue
-        if isinstance(value, dict):
-            value = " ".join(f"{k}={v}" for k, v in value.items() if v not in (None, [], ()))
+        if isinstance(value, dict) and "set_name" in value:  # a set match
+            option = value.get("option", "any")
+            value = value["set_name"] + ("" if option == "any" else f" ({option})")
+        elif isinstance(value, dict):
+            value = " ".join(f"{k}={_words(v)}" for k, v in value.items() if v not in (None, []))
         parts.append(f"{key} {value}")
     return ", ".join(parts)
 
