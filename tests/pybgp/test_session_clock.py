@@ -22,6 +22,21 @@ from pybgp.wire.open import Open
 
 HOLD = 9
 CTX = CodecContext()
+# A passive session of ours, AS 65000, and the OPEN its peer (AS 65001) sends.
+CONFIG = SessionConfig(
+    local_asn=65000,
+    router_id="10.255.0.1",
+    peer_asn=65001,
+    hold_time=HOLD,
+    passive=True,
+    families=(IPV4_UNICAST,),
+)
+PEER_OPEN = Open.build(
+    asn=65001,
+    hold_time=HOLD,
+    bgp_id="10.255.0.2",
+    capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAS(asn=65001)),
+)
 
 
 async def read_messages(stream: trio.abc.Stream, buf: bytearray) -> list[tuple[int, bytes]]:
@@ -35,32 +50,18 @@ async def read_messages(stream: trio.abc.Stream, buf: bytearray) -> list[tuple[i
 
 
 async def test_hold_timer_and_keepalives_exact(autojump_clock: trio.testing.MockClock) -> None:
-    config = SessionConfig(
-        local_asn=65000,
-        router_id="10.255.0.1",
-        peer_asn=65001,
-        hold_time=HOLD,
-        passive=True,
-        families=(IPV4_UNICAST,),
-    )
     states: list[str] = []
 
     def on_event(_session: PeerSession, event: Event) -> None:
         if isinstance(event, StateChanged):
             states.append(event.new.value)
 
-    session = PeerSession(config, Dial(address="10.0.0.2"), on_event)
+    session = PeerSession(CONFIG, Dial(address="10.0.0.2"), on_event)
     ours, theirs = trio.testing.memory_stream_pair()
-    peer_open = Open.build(
-        asn=65001,
-        hold_time=HOLD,
-        bgp_id="10.255.0.2",
-        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAS(asn=65001)),
-    )
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
         session.accept(ours)
-        await theirs.send_all(peer_open.encode(CTX) + Keepalive().encode(CTX))
+        await theirs.send_all(PEER_OPEN.encode(CTX) + Keepalive().encode(CTX))
         last_heard_from_peer = trio.current_time()
         buf = bytearray()
         keepalives: list[float] = []
@@ -90,14 +91,6 @@ async def test_established_and_notification_in_one_read(
     """The peer's KEEPALIVE and a NOTIFICATION arrive in one segment: by the time the
     Established event is handled the session is down again, and sending our table then
     must not crash the session (it happened with FRR abandoning a collided connection)."""
-    config = SessionConfig(
-        local_asn=65000,
-        router_id="10.255.0.1",
-        peer_asn=65001,
-        hold_time=HOLD,
-        passive=True,
-        families=(IPV4_UNICAST,),
-    )
     states: list[str] = []
     end_of_rib = bytes.fromhex("ff" * 16 + "0017" + "02" + "0000" + "0000")
 
@@ -107,19 +100,13 @@ async def test_established_and_notification_in_one_read(
         if isinstance(event, Established):
             session.send([end_of_rib])
 
-    session = PeerSession(config, Dial(address="10.0.0.2"), on_event)
+    session = PeerSession(CONFIG, Dial(address="10.0.0.2"), on_event)
     ours, theirs = trio.testing.memory_stream_pair()
-    peer_open = Open.build(
-        asn=65001,
-        hold_time=HOLD,
-        bgp_id="10.255.0.2",
-        capabilities=(Multiprotocol(family=IPV4_UNICAST), FourOctetAS(asn=65001)),
-    )
     cease = Notification(code=6, subcode=7, data=b"")  # Connection Collision Resolution
     async with trio.open_nursery() as nursery:
         await nursery.start(session.run)
         session.accept(ours)
-        await theirs.send_all(peer_open.encode(CTX) + Keepalive().encode(CTX) + cease.encode(CTX))
+        await theirs.send_all(PEER_OPEN.encode(CTX) + Keepalive().encode(CTX) + cease.encode(CTX))
         with trio.move_on_after(HOLD):
             while states[-1:] != ["Idle"] or "Established" not in states:
                 await trio.sleep(0.1)
