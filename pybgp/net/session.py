@@ -63,6 +63,7 @@ class PeerSession:
         self._connecting: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self.running = trio.Event()  # set once run() can take connections
+        self._recovering = False  # resetting after an error of ours (see _handle)
 
     @property
     def state(self) -> State:
@@ -131,6 +132,7 @@ class PeerSession:
         self._wake.set()
 
     def _handle(self, events: list[Event]) -> None:
+        failed = False
         for event in events:
             if isinstance(event, TcpConnectRequested):
                 self._start_connect()
@@ -141,8 +143,26 @@ class PeerSession:
                     self._note_state(event)
                 elif isinstance(event, SessionDown):
                     self.last_error = event.reason
-                self.on_event(self, event)
+                failed = not self._delivered(event) or failed
         self._kick()
+        if failed and not self._recovering:
+            # A fault of ours while handling this peer: its session is reset (the owner
+            # forgets what it had from it), the other sessions and the daemon go on.
+            self._recovering = True
+            try:
+                self.reset(CeaseSubcode.OUT_OF_RESOURCES)
+                self.last_error = "internal error (see the log): sent Cease/Out of Resources"
+            finally:
+                self._recovering = False
+
+    def _delivered(self, event: Event) -> bool:
+        try:
+            self.on_event(self, event)
+        except Exception:
+            name = type(event).__name__
+            log.exception("peer %s: internal error handling %s", self.dial.address, name)
+            return False
+        return True
 
     def _note_state(self, event: StateChanged) -> None:
         if event.new is State.ESTABLISHED:

@@ -112,3 +112,34 @@ async def test_established_and_notification_in_one_read(
                 await trio.sleep(0.1)
         nursery.cancel_scope.cancel()
     assert "Established" in states and states[-1] in ("Idle", "Active", "Connect"), states
+
+
+async def test_an_error_of_ours_resets_only_that_session(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The owner's handler raising (a bug of ours) must not end the session's task or the
+    daemon: the peer gets Cease / Out of Resources and the session starts again."""
+    states: list[str] = []
+
+    def on_event(_session: PeerSession, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.new.value)
+        if isinstance(event, Established):
+            raise RuntimeError("a bug in the owner")
+
+    session = PeerSession(CONFIG, Dial(address="10.0.0.2"), on_event)
+    ours, theirs = trio.testing.memory_stream_pair()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.accept(ours)
+        await theirs.send_all(PEER_OPEN.encode(CTX) + Keepalive().encode(CTX))
+        buf = bytearray()
+        notification = None
+        while notification is None:
+            for msg_type, body in await read_messages(theirs, buf):
+                if msg_type == MessageType.NOTIFICATION:
+                    notification = Notification.decode(body, CTX)
+        nursery.cancel_scope.cancel()
+    assert (notification.code, notification.subcode) == (6, 8)
+    assert "Established" in states and states[-1] != "Established"
+    assert "internal error" in session.last_error
