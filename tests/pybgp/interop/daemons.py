@@ -219,6 +219,13 @@ class Session:
     remote_asn: int = OUR_ASN
     frr_options: tuple[str, ...] = ()
     export_all: bool = False
+    # BIRD only: more lines in the session's `protocol bgp` block, and in each of its
+    # channels (e.g. "add paths rx;", "extended next hop on;").
+    bird_options: tuple[str, ...] = ()
+    bird_channel_options: tuple[str, ...] = ()
+    # GoBGP only: more lines after each of the session's `[[neighbors.afi-safis]]` (e.g. an
+    # `[neighbors.afi-safis.add-paths.config]` table).
+    gobgp_afi_safi_options: tuple[str, ...] = ()
 
     @property
     def over_ipv6(self) -> bool:
@@ -845,12 +852,19 @@ class Gobgp(ProcessPeer):
     kind = "gobgp"
     log_name = "gobgpd.log"
 
+    def __init__(self, *args: Any, listen: Sequence[str] = (), **kwargs: Any) -> None:
+        """`listen`: the addresses gobgpd listens on (`local-address-list`; default: all, so
+        nothing else in the namespace can listen on port 179)."""
+        super().__init__(*args, **kwargs)
+        self.listen = list(listen)
+
     def config_text(self) -> str:
         v6_over_v4 = [s.neighbor for s in self.sessions if "ipv6" in s.families and not s.over_ipv6]
         lines = [
             "[global.config]",
             f"  as = {self.asn}",
             f'  router-id = "{self.router_id}"',
+            *([f"  local-address-list = {json.dumps(self.listen)}"] if self.listen else []),
             "[global.apply-policy.config]",
             '  export-policy-list = ["to-pybgpd"]',
             '  default-export-policy = "reject-route"',
@@ -877,6 +891,7 @@ class Gobgp(ProcessPeer):
                     "  [[neighbors.afi-safis]]",
                     "    [neighbors.afi-safis.config]",
                     f'      afi-safi-name = "{family}-unicast"',
+                    *s.gobgp_afi_safi_options,
                 ]
             lines.append("")
         lines += [
@@ -990,15 +1005,17 @@ class Bird(ProcessPeer):
     kind = "bird"
     log_name = "bird.log"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, global_options: Sequence[str] = (), **kwargs: Any) -> None:
+        """`global_options`: more top-level lines in bird.conf (e.g. "log stderr all;")."""
         super().__init__(*args, **kwargs)
         self.socket = self.dir / "bird.ctl"
+        self.global_options = list(global_options)
 
     def protocol(self, neighbor: str) -> str:
         return f"s{[s.neighbor for s in self.sessions].index(neighbor)}"
 
     def config_text(self) -> str:
-        lines = [f"router id {self.router_id};", "protocol device { }"]
+        lines = [f"router id {self.router_id};", *self.global_options, "protocol device { }"]
         for family in ("ipv4", "ipv6"):
             statics = " ".join(f"route {r.prefix} blackhole;" for r in self.local_routes(family))
             lines.append(f"protocol static static_{family} {{ {family}; {statics} }}")
@@ -1013,11 +1030,12 @@ class Bird(ProcessPeer):
             )
         for s in self.sessions:
             channels = []
+            more = "".join(f" {option}" for option in s.bird_channel_options)
             if "ipv4" in s.families:
-                channels.append("ipv4 { import all; export filter out4; };")
+                channels.append(f"ipv4 {{ import all; export filter out4;{more} }};")
             if "ipv6" in s.families:
                 out = "out6" if s.over_ipv6 else f"out6v4; next hop address {self.next_hop6}"
-                channels.append(f"ipv6 {{ import all; export filter {out}; }};")
+                channels.append(f"ipv6 {{ import all; export filter {out};{more} }};")
             lines += [
                 f"protocol bgp {self.protocol(s.neighbor)} {{",
                 f"  local {s.local} as {self.asn};",
@@ -1026,6 +1044,7 @@ class Bird(ProcessPeer):
                 "  connect delay time 1; connect retry time 1; error wait time 1, 2;",
                 *([f'  password "{s.password}";'] if s.password else []),
                 *(["  passive on;"] if s.passive else []),
+                *(f"  {option}" for option in s.bird_options),
                 *(f"  {c}" for c in channels),
                 "}",
             ]
