@@ -689,7 +689,7 @@ class Speaker:
             return
         adj_in, peer.adj_in = peer.adj_in, None
         self._sources_changed()
-        self._apply(adj_in.clear(), extra=[adj_in])
+        self._apply(adj_in.clear())
 
     # -- graceful restart (RFC 4724) ----------------------------------------------------
     def _helping(self, peer: _Peer, event: SessionDown) -> bool:
@@ -757,7 +757,7 @@ class Speaker:
         if peer.adj_in is not None:
             adj_in, peer.adj_in = peer.adj_in, None
             self._sources_changed()
-            self._apply(adj_in.clear(), extra=[adj_in])
+            self._apply(adj_in.clear())
 
     def _end_of_rib(self, peer: _Peer, family: Family) -> None:
         adj_in = peer.adj_in
@@ -860,7 +860,7 @@ class Speaker:
         """Every path of `prefix`, best first: for peers that take several (ADD-PATH)."""
         return self._loc[family].ranked(prefix, self._sources())
 
-    def _apply(self, touched: Iterable[Touched], extra: Sequence[AdjRibIn] = ()) -> None:
+    def _apply(self, touched: Iterable[Touched]) -> None:
         sources = self._sources()
         for item in touched:
             changes = self._loc[item.family].apply(item, sources, self._lone_as)
@@ -919,8 +919,8 @@ class Speaker:
             pending, self._fib_pending = self._fib_pending, {}
             if self._fib_reconcile:
                 self._fib_reconcile = False
-                await trio.to_thread.run_sync(_reconcile_fib, self.fib, self._fib_table())
-            await trio.to_thread.run_sync(_write_fib, self.fib, pending)
+                await trio.to_thread.run_sync(self.fib.reconcile, self._fib_table())
+            await trio.to_thread.run_sync(self.fib.apply, pending)
 
     def _fib_table(self) -> dict[str, tuple[str, ...]]:
         """Every best path the kernel should have (not our own routes)."""
@@ -930,14 +930,6 @@ class Speaker:
                 if not route.peer.local:
                     wanted[nlri_to_str(key, family)] = tuple(r.next_hop for r in loc.multipath(key))
         return wanted
-
-
-def _write_fib(fib: Any, pending: dict[str, tuple[str, ...]]) -> None:
-    for prefix, hops in pending.items():
-        try:
-            fib.replace(prefix, hops) if hops else fib.delete(prefix)
-        except Exception as exc:  # one bad route must not stop the others
-            log.warning("fib: %s", exc)
 
 
 def _lone_as(sources: Sequence[AdjRibIn]) -> Callable[[int | None], bool] | None:
@@ -952,14 +944,6 @@ def _lone_as(sources: Sequence[AdjRibIn]) -> Callable[[int | None], bool] | None
             return None
         counts[peer.asn] = counts.get(peer.asn, 0) + 1
     return lambda asn: asn is not None and counts.get(asn, 0) <= 1
-
-
-def _reconcile_fib(fib: Any, wanted: dict[str, tuple[str, ...]]) -> None:
-    """The kernel as the Loc-RIB says: our routes it should not have go, the rest is set."""
-    stale = {prefix: () for prefix in fib.routes() if prefix not in wanted}
-    _write_fib(fib, {**stale, **wanted})
-    if stale:
-        log.info("removed %d kernel routes gone while we restarted", len(stale))
 
 
 def _route_json(prefix: str, route: Any, best: bool) -> dict[str, Any]:

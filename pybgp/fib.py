@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,23 @@ class Fib:
         except Exception as exc:
             if "No such process" not in str(exc):  # already gone is fine
                 raise FibError(f"cannot remove {prefix}: {exc}") from None
+
+    def apply(self, changes: Mapping[str, Iterable[str]]) -> None:
+        """prefix -> next hops (none: remove); a route the kernel refuses is logged and the
+        others still go in."""
+        for prefix, hops in changes.items():
+            try:
+                self.replace(prefix, hops)
+            except FibError as exc:
+                log.warning("fib: %s", exc)
+
+    def reconcile(self, wanted: Mapping[str, Iterable[str]]) -> None:
+        """Our routes in the table made exactly `wanted` (after a graceful restart, routes
+        gone meanwhile are removed)."""
+        stale = {prefix: () for prefix in self.routes() if prefix not in wanted}
+        self.apply({**stale, **wanted})
+        if stale:
+            log.info("removed %d kernel routes gone while we restarted", len(stale))
 
     def routes(self) -> dict[str, list[str]]:
         """prefix -> next hops of the routes we own in our table."""
