@@ -791,6 +791,9 @@ class Speaker:
         if self._deferral is None:
             return
         self._deferral = None
+        self.restarting = False  # later OPENs: no Restart State bit
+        for peer in self._peers.values():
+            peer.session.use_config(_session_config(self, peer.config))
         self._out.flush()  # the groups' tables are current; the whole table follows
         for address, peer in self._peers.items():
             group = self._out.group_of(address)

@@ -34,17 +34,16 @@ class RestartConfig:
 def capability(
     config: RestartConfig, families: Iterable[Family], restarting: bool
 ) -> GracefulRestart:
-    """Our capability. Helper only: no families (§3). Restarting speaker: each family, with
-    the Forwarding State bit when we come back from a graceful stop (pybgpd leaves the
-    forwarding plane, the kernel routes of --fib, as it was)."""
+    """Our capability. Helper only: no families (§3). Restarting speaker: each family with
+    the Forwarding State bit (pybgpd never clears the forwarding plane, the kernel routes of
+    --fib, on a graceful stop or a lost session; FRR's preserve-fw-state likewise), and the
+    Restart State bit while we come back from a graceful stop."""
     if not config.enabled:
         return GracefulRestart(restart_time=config.restart_time)
     return GracefulRestart(
         restart_state=restarting,
         restart_time=config.restart_time,
-        families=tuple(
-            GracefulRestartFamily(family=f, forwarding_state=restarting) for f in families
-        ),
+        families=tuple(GracefulRestartFamily(family=f, forwarding_state=True) for f in families),
     )
 
 

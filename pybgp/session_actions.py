@@ -67,6 +67,13 @@ class SessionActions:
         self._sent: Notification | None = None  # sent while handling it
         self._follow_up: FsmEvent | None = None  # an event an action generated
 
+    def use_config(self, config: SessionConfig) -> None:
+        """Announce `config`'s OPEN from the next connection on (a connection under way keeps
+        its own): e.g. graceful restart's Restart State bit once our restart is complete."""
+        self.config = config
+        self.local_open = config.open_message()
+        self._open_bytes = self.local_open.encode(CodecContext())
+
     def _emit(self, event: Event) -> None:
         self._events.append(event)
 

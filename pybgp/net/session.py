@@ -81,6 +81,11 @@ class PeerSession:
         """Cease (administrative shutdown) and stay down; the run task keeps going idle."""
         self._handle(self.conn.stop(trio.current_time()))
 
+    def use_config(self, config: SessionConfig) -> None:
+        """New session settings for the connections to come (see Connection.use_config)."""
+        self.config = config
+        self.conn.use_config(config)
+
     def reset(self, subcode: CeaseSubcode = CeaseSubcode.ADMIN_RESET) -> None:
         """Hard reset: Cease (administrative reset, or `subcode`), then start again."""
         now = trio.current_time()

@@ -140,4 +140,13 @@ def test_pybgpd_restarting_gracefully_with_fib(make_pair: MakePair) -> None:
     # FRR in its default helper mode announces itself restarting (R bit), no families.
     frr_restart = pair.ours.neighbor(PEER_V4)["peer_graceful_restart"]
     assert frr_restart["restart_state"] and frr_restart["families"] == []
+    # FRR saw our Restart State bit after the restart; a later session comes without it.
+    assert pair.frr.neighbor(OUR_V4)["gracefulRestartInfo"]["rBit"] is True
+    pair.ours.cli("neighbor", PEER_V4, "reset")
+
+    def later_session_without_r_bit() -> bool:
+        info = pair.frr.neighbor(OUR_V4).get("gracefulRestartInfo", {})
+        return pair.up(PEER_V4, OUR_V4) and info.get("rBit") is False
+
+    wait_for(later_session_without_r_bit, "a session after the reset without the R bit")
     assert kernel_has(pair, "10.1.0.0/24")
