@@ -1179,6 +1179,28 @@ class Pair:
         return f"{self.ours.diagnostics()}\n{self.peer.diagnostics()}"
 
 
+def feeder_pybgpd(
+    pair: Pair, asn: int, index: int, neighbor: Mapping[str, Any], prefix: str
+) -> Pybgpd:
+    """Another pybgpd (AS `asn`) in the peer namespace at 10.0.INDEX.2, originating `prefix`
+    to `neighbor` over IPv4: a second origin of one prefix (ADD-PATH tests). Not started;
+    the caller starts and closes it."""
+    own = f"10.0.{index}.2"
+    workdir = pair.workdir / f"feeder{asn}"
+    workdir.mkdir()
+    session = {**neighbor, "local_address": own, "families": ["ipv4-unicast"], "connect_retry": 1}
+    feeder = Pybgpd(
+        pair.link.peer,
+        workdir,
+        neighbors=[session],
+        routes=[Route(prefix)],
+        router_id=own,
+        listen=[own],
+    )
+    feeder.global_["asn"] = asn
+    return feeder
+
+
 MD5_KEY, MD5_OTHER_KEY = "md5-Right-key-7f3a", "md5-Wrong-key-c41e"
 MD5_CASES = {  # session: (pybgpd's key, the peer's key)
     "right": (MD5_KEY, MD5_KEY),

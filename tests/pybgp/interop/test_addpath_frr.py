@@ -24,8 +24,8 @@ from tests.pybgp.interop.daemons import (
     MakePair,
     Pair,
     Pybgpd,
-    Route,
     Session,
+    feeder_pybgpd,
     wait_for,
 )
 
@@ -47,29 +47,11 @@ def feed() -> Iterator[Feed]:
 
     def start(pair: Pair, to: str) -> list[Pybgpd]:
         for asn, index in FEEDERS.items():
-            own = f"10.0.{index}.2"
             if to == "frr":
                 neighbor = {"address": PEER_V4, "peer_asn": ASN}
             else:
                 neighbor = {"address": f"10.0.{index}.1", "peer_asn": 65000}
-            workdir = pair.workdir / f"feeder{asn}"
-            workdir.mkdir()
-            feeder = Pybgpd(
-                pair.link.peer,
-                workdir,
-                neighbors=[
-                    {
-                        **neighbor,
-                        "local_address": own,
-                        "families": ["ipv4-unicast"],
-                        "connect_retry": 1,
-                    }
-                ],
-                routes=[Route(PREFIX)],
-                router_id=own,
-                listen=[own],
-            )
-            feeder.global_["asn"] = asn
+            feeder = feeder_pybgpd(pair, asn, index, neighbor, PREFIX)
             started.append(feeder)
             feeder.start()
         return started

@@ -54,6 +54,7 @@ from tests.pybgp.interop.daemons import (
     Pybgpd,
     Route,
     Session,
+    feeder_pybgpd,
     stays,
     wait_for,
 )
@@ -267,26 +268,8 @@ def feed() -> Iterator[Feed]:
 
     def start(pair: Pair) -> list[Pybgpd]:
         for asn, index in FEEDERS.items():
-            own = f"10.0.{index}.2"
-            workdir = pair.workdir / f"feeder{asn}"
-            workdir.mkdir()
-            feeder = Pybgpd(
-                pair.link.peer,
-                workdir,
-                neighbors=[
-                    {
-                        "address": f"10.0.{index}.1",
-                        "peer_asn": OUR_ASN,
-                        "local_address": own,
-                        "families": ["ipv4-unicast"],
-                        "connect_retry": 1,
-                    }
-                ],
-                routes=[Route(ADDPATH_PREFIX)],
-                router_id=own,
-                listen=[own],
-            )
-            feeder.global_["asn"] = asn
+            neighbor = {"address": f"10.0.{index}.1", "peer_asn": OUR_ASN}
+            feeder = feeder_pybgpd(pair, asn, index, neighbor, ADDPATH_PREFIX)
             started.append(feeder)
             feeder.start()
         return started
