@@ -17,9 +17,10 @@ from pybgp.policy import (
     evaluate,
 )
 from pybgp.rib.peer import PeerInfo
-from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, AttrType, SegmentType
+from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 from pybgp.wire.nlri import nlri_from_str
 from pybgp.wire.pathattrs import PathAttributes
+from tests.pybgp.rib.builders import attributes as rib_attributes
 
 LOCAL_AS = 65000
 
@@ -43,36 +44,9 @@ def peer(
     )
 
 
-def attributes(
-    *,
-    path: tuple[int, ...] | None = (65001,),
-    segments: tuple[tuple[int, tuple[int, ...]], ...] | None = None,
-    origin: int = 0,
-    med: int | None = None,
-    local_pref: int | None = None,
-    communities: tuple[int, ...] = (),
-    large: tuple[tuple[int, int, int], ...] = (),
-    ext: tuple[bytes, ...] = (),
-    next_hop: str | None = "192.0.2.1",
-) -> PathAttributes:
-    values: dict[int, Any] = {AttrType.ORIGIN: origin}
-    if segments is not None:
-        values[AttrType.AS_PATH] = segments
-    elif path is not None:
-        values[AttrType.AS_PATH] = ((SegmentType.AS_SEQUENCE, path),) if path else ()
-    if next_hop is not None:
-        values[AttrType.NEXT_HOP] = next_hop
-    if med is not None:
-        values[AttrType.MULTI_EXIT_DISC] = med
-    if local_pref is not None:
-        values[AttrType.LOCAL_PREF] = local_pref
-    if communities:
-        values[AttrType.COMMUNITIES] = communities
-    if ext:
-        values[AttrType.EXTENDED_COMMUNITIES] = ext
-    if large:
-        values[AttrType.LARGE_COMMUNITIES] = large
-    return PathAttributes.build(values)
+def attributes(*, next_hop: str | None = "192.0.2.1", **fields: Any) -> PathAttributes:
+    """The RIB tests' attributes, with a NEXT_HOP unless told otherwise."""
+    return rib_attributes(next_hop=next_hop, **fields)
 
 
 def ctx(

@@ -45,6 +45,8 @@ def attributes(
     med: int | None = None,
     local_pref: int | None = None,
     communities: tuple[int, ...] = (),
+    large: tuple[tuple[int, int, int], ...] = (),
+    ext: tuple[bytes, ...] = (),
     originator: str | None = None,
     clusters: tuple[str, ...] = (),
     next_hop: str | None = None,
@@ -62,6 +64,10 @@ def attributes(
         values[AttrType.LOCAL_PREF] = local_pref
     if communities:
         values[AttrType.COMMUNITIES] = communities
+    if ext:
+        values[AttrType.EXTENDED_COMMUNITIES] = ext
+    if large:
+        values[AttrType.LARGE_COMMUNITIES] = large
     if originator is not None:
         values[AttrType.ORIGINATOR_ID] = originator
     if clusters:
