@@ -50,6 +50,29 @@ class Dial:
 OnEvent = Callable[["PeerSession", Event], None]
 
 
+class _Link:
+    """One TCP connection of a session. Its writer task (`PeerSession._write`) is the only
+    task that writes to the stream or closes it, so two writers never meet (trio refuses a
+    second concurrent send_all). Detaching hands the writer the last bytes to send."""
+
+    def __init__(self, stream: trio.abc.Stream) -> None:
+        self.stream = stream
+        self.last: bytes | None = None  # set when detached: sent, then the stream closes
+        self._wake = trio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def idle(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
+
+    def detach(self, last: bytes = b"") -> None:
+        if self.last is None:
+            self.last = last
+        self._wake.set()
+
+
 class PeerSession:
     """Drives one `Connection`; `on_event` sees every event except the transport ones."""
 
@@ -58,8 +81,8 @@ class PeerSession:
         self.conn = Connection(config, trio.current_time())
         self.established_at: float | None = None
         self.last_error = ""
-        self._stream: trio.abc.Stream | None = None
-        self._wake = trio.Event()
+        self._link: _Link | None = None
+        self._timer_wake = trio.Event()
         self._connecting: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self.running = trio.Event()  # set once run() can take connections
@@ -75,7 +98,7 @@ class PeerSession:
             self._handle(self.conn.start(trio.current_time()))
             self.running.set()
             task_status.started()
-            await self._timers_and_writes()
+            await self._timers()
 
     def stop(self) -> None:
         """Cease (administrative shutdown) and stay down; the run task keeps going idle."""
@@ -97,10 +120,13 @@ class PeerSession:
 
     def local_address(self) -> str | None:
         """Our address on the current connection (the next hop we give eBGP peers)."""
-        sock = getattr(self._stream, "socket", None)
+        sock = getattr(self._link.stream, "socket", None) if self._link is not None else None
         if sock is None:
             return None
-        return str(sock.getsockname()[0]).split("%")[0]
+        try:
+            return str(sock.getsockname()[0]).split("%")[0]
+        except OSError:  # closed under us
+            return None
 
     def send(self, messages: list[bytes]) -> None:
         """Queue encoded UPDATEs. Events of one read are handled after the whole read, so
@@ -116,25 +142,27 @@ class PeerSession:
     def accept(self, stream: trio.abc.Stream) -> None:
         """A connection the peer opened to us (the listener matched its address)."""
         assert self._nursery is not None
-        if self._stream is None and self.conn.waiting_to_restart:
+        if self._link is None and self.conn.waiting_to_restart:
             # The peer is back while our back-off runs: take its connection now (as FRR
             # does) rather than refuse it until our next attempt.
             self._handle(self.conn.start(trio.current_time()))
-        if self._stream is None and self.state in (State.CONNECT, State.ACTIVE):
+        if self._link is None and self.state in (State.CONNECT, State.ACTIVE):
             if self._connecting is not None:
                 self._connecting.cancel()  # the peer's connection wins the race to us
             self._attach(stream)
             return
         if self.state is State.ESTABLISHED:
             # RFC 4271 §6.8: a new connection against an Established session is closed.
-            self._nursery.start_soon(_refuse, stream)
+            self._nursery.start_soon(_close, stream)
             return
         self._nursery.start_soon(self._collision, stream)
 
     # -- plumbing ------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        self._wake.set()
+        self._timer_wake.set()
+        if self._link is not None:
+            self._link.wake()
 
     def _handle(self, events: list[Event]) -> None:
         failed = False
@@ -142,7 +170,7 @@ class PeerSession:
             if isinstance(event, TcpConnectRequested):
                 self._start_connect()
             elif isinstance(event, TcpCloseRequested):
-                self._close_after_flush()
+                self._detach(self.conn.data_to_send())
             else:
                 if isinstance(event, StateChanged):
                     self._note_state(event)
@@ -174,10 +202,10 @@ class PeerSession:
             self.established_at = trio.current_time()
         elif event.old is State.ESTABLISHED:
             self.established_at = None
-        log.info("peer %s: %s -> %s", self.dial.address, event.old.name, event.new.name)
+        log.debug("peer %s: %s -> %s", self.dial.address, event.old.name, event.new.name)
 
     def _start_connect(self) -> None:
-        if self._connecting is not None or self._stream is not None or self._nursery is None:
+        if self._connecting is not None or self._link is not None or self._nursery is None:
             return
         scope = trio.CancelScope()
         self._connecting = scope
@@ -201,74 +229,83 @@ class PeerSession:
                 self._handle(self.conn.connection_lost(trio.current_time()))
                 return
             self._connecting = None
-            if self._stream is not None or self.state not in (State.CONNECT, State.ACTIVE):
-                await stream.aclose()  # an accepted connection got there first
+            if self._link is not None or self.state not in (State.CONNECT, State.ACTIVE):
+                await _close(stream)  # an accepted connection got there first
                 return
             self._attach(stream)
         if scope.cancelled_caught:
             self._connecting = None
 
-    def _attach(self, stream: trio.abc.Stream) -> None:
+    def _attach(self, stream: trio.abc.Stream, events: list[Event] | None = None) -> None:
+        """Make `stream` the session's connection: its reader and its (only) writer start.
+        `events`: what the connection's state already produced (a collision's rival)."""
         assert self._nursery is not None
-        self._stream = stream
-        self._handle(self.conn.connection_made(trio.current_time()))
-        self._nursery.start_soon(self._read, stream)
+        link = self._link = _Link(stream)
+        self._nursery.start_soon(self._write, link)
+        self._nursery.start_soon(self._read, link)
+        self._handle(self.conn.connection_made(trio.current_time()) if events is None else events)
 
-    async def _read(self, stream: trio.abc.Stream) -> None:
-        while self._stream is stream:
+    def _detach(self, last: bytes = b"") -> None:
+        """The connection ends: its writer sends `last` (a NOTIFICATION), then closes it."""
+        link, self._link = self._link, None
+        if link is not None:
+            link.detach(last)
+
+    def _lost(self, link: _Link) -> None:
+        """The transport failed under `link`: tell the FSM, if it is still our connection."""
+        if self._link is link:
+            self._detach()
+            self._handle(self.conn.connection_lost(trio.current_time()))
+
+    async def _read(self, link: _Link) -> None:
+        while self._link is link:
             try:
                 # One read is decoded and taken into the RIBs before other tasks run; 32 KiB
                 # keeps that a few ms, so timers and the control socket wait little.
-                data = await stream.receive_some(READ_SIZE)
+                data = await link.stream.receive_some(READ_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 data = b""
-            if self._stream is not stream:
-                return
             if not data:
-                self._drop(stream)
-                self._handle(self.conn.connection_lost(trio.current_time()))
+                self._lost(link)
                 return
-            self._handle(self.conn.receive_data(bytes(data), trio.current_time()))
+            if self._link is link:
+                self._handle(self.conn.receive_data(bytes(data), trio.current_time()))
 
-    def _drop(self, stream: trio.abc.Stream) -> None:
-        if self._stream is stream:
-            self._stream = None
-        assert self._nursery is not None
-        self._nursery.start_soon(_close, stream)
-
-    def _close_after_flush(self) -> None:
-        stream = self._stream
-        if stream is None:
-            return
-        self._stream = None
-        data = self.conn.data_to_send()
-        assert self._nursery is not None
-        self._nursery.start_soon(_send_and_close, stream, data)
-
-    async def _timers_and_writes(self) -> None:
-        while True:
-            data = self.conn.data_to_send()
-            if data and self._stream is not None:
-                stream = self._stream
+    async def _write(self, link: _Link) -> None:
+        """The only writer of `link.stream`: what the connection queues, while attached;
+        then the last bytes, then close."""
+        try:
+            while link.last is None:
+                data = self.conn.data_to_send() if self._link is link else b""
+                if not data:
+                    await link.idle()
+                    continue
                 try:
-                    await stream.send_all(data)
-                    self.conn.data_sent(trio.current_time())
+                    await link.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    if self._stream is stream:
-                        self._drop(stream)
-                        self._handle(self.conn.connection_lost(trio.current_time()))
-                continue
+                    self._lost(link)
+                    return
+                if self._link is link:
+                    self.conn.data_sent(trio.current_time())
+            if link.last:
+                await _send_quietly(link.stream, link.last)
+        finally:
+            await _close(link.stream)
+
+    async def _timers(self) -> None:
+        while True:
             deadline = self.conn.next_deadline()
-            self._wake = trio.Event()
+            self._timer_wake = trio.Event()
             with trio.move_on_at(deadline if deadline is not None else math.inf):
-                await self._wake.wait()
+                await self._timer_wake.wait()
             now = trio.current_time()
             if deadline is not None and now >= deadline:
                 self._handle(self.conn.handle_timer(now))
 
     async def _collision(self, stream: trio.abc.Stream) -> None:
         """RFC 4271 §6.8: a second connection while ours is opening. Run it until its OPEN,
-        then keep the connection opened by the side with the higher BGP Identifier."""
+        then keep the connection opened by the side with the higher BGP Identifier. Until
+        then this task is the stream's only reader and writer."""
         rival = Connection(self.config, trio.current_time())
         rival.start(trio.current_time(), passive=True)
         events = rival.connection_made(trio.current_time())
@@ -287,44 +324,31 @@ class PeerSession:
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 peer_id = None  # the peer gave up on this connection: ours stays
         if peer_id is None or self.state not in (State.OPEN_SENT, State.OPEN_CONFIRM):
-            await _refuse(stream)
+            await _send_quietly(stream, rival.data_to_send())  # e.g. its NOTIFICATION
+            await _close(stream)
             return
         ours = self.conn.outgoing  # only our own dialled connection competes with the peer's
         winner = collision_winner(
             self.config.router_id, peer_id, self.config.local_asn, self.config.peer_asn
         )
         if not ours or winner is Initiator.LOCAL:
-            await _send_and_close(stream, rival.data_to_send() + _cease_collision(rival))
+            rival.collision_dump(trio.current_time())
+            await _send_quietly(stream, rival.data_to_send())
+            await _close(stream)
             return
         # The peer's connection wins: drop ours and carry on with the rival's state.
         self._handle(self.conn.collision_dump(trio.current_time()))
         self.conn = rival
-        self._attach_rival(stream, events)
-
-    def _attach_rival(self, stream: trio.abc.Stream, events: list[Event]) -> None:
-        assert self._nursery is not None
-        self._stream = stream
-        self._handle(events)
-        self._nursery.start_soon(self._read, stream)
+        self._attach(stream, events)
 
 
-def _cease_collision(conn: Connection) -> bytes:
-    conn.collision_dump(trio.current_time())
-    return conn.data_to_send()
-
-
-async def _refuse(stream: trio.abc.Stream) -> None:
-    await _close(stream)
-
-
-async def _send_and_close(stream: trio.abc.Stream, data: bytes) -> None:
+async def _send_quietly(stream: trio.abc.Stream, data: bytes) -> None:
+    """Last words on a connection that is ending: a few seconds at most, errors ignored."""
+    if not data:
+        return
     with trio.move_on_after(5):
-        try:
-            if data:
-                await stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-    await _close(stream)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await stream.send_all(data)
 
 
 async def _close(stream: trio.abc.Stream) -> None:

@@ -143,3 +143,38 @@ async def test_an_error_of_ours_resets_only_that_session(
     assert (notification.code, notification.subcode) == (6, 8)
     assert "Established" in states and states[-1] != "Established"
     assert "internal error" in session.last_error
+
+
+async def test_one_writer_when_the_session_ends_mid_write(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A write is under way (the peer reads slowly) when the peer's bad message makes us
+    close with a NOTIFICATION: the NOTIFICATION goes out after what was being written, from
+    the same writer, and the connection then closes. (Two writers on one stream made trio
+    raise BusyResourceError and ended the daemon.)"""
+    end_of_rib = bytes.fromhex("ff" * 16 + "0017" + "02" + "0000" + "0000")
+    table = [end_of_rib] * 5000  # more than one lockstep read takes
+
+    def on_event(session: PeerSession, event: Event) -> None:
+        if isinstance(event, Established):
+            session.send(table)
+
+    session = PeerSession(CONFIG, Dial(address="10.0.0.2"), on_event)
+    ours, theirs = trio.testing.lockstep_stream_pair()
+    received = bytearray()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(session.run)
+        session.accept(ours)
+        await theirs.send_all(PEER_OPEN.encode(CTX) + Keepalive().encode(CTX))
+        received += await theirs.receive_some(100)  # our OPEN: then the table's write blocks
+        await trio.sleep(1)
+        await theirs.send_all(b"\x00" * 19)  # a header without the marker (RFC 4271 §6.1)
+        while data := await theirs.receive_some(65536):
+            received += data
+        nursery.cancel_scope.cancel()
+    messages = split_messages(received, CTX)
+    kinds = [kind for kind, _ in messages]
+    assert kinds.count(MessageType.UPDATE) == len(table), "the write under way was cut short"
+    assert kinds[-1] == MessageType.NOTIFICATION and not received  # then nothing: closed
+    notification = Notification.decode(messages[-1][1], CTX)
+    assert (notification.code, notification.subcode) == (1, 1)  # Connection Not Synchronized
