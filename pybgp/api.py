@@ -66,6 +66,7 @@ from pybgp.session_events import (
     StateChanged,
     UpdateReceived,
 )
+from pybgp.throttle import Throttle
 from pybgp.wire import aspath
 from pybgp.wire.capabilities import AddPathMode, ExtendedNextHopFamily, GracefulRestart
 from pybgp.wire.communities import WELL_KNOWN, community_to_str, large_community_to_str
@@ -76,6 +77,7 @@ from pybgp.wire.route_refresh import RefreshSubtype, RouteRefresh
 
 log = logging.getLogger(__name__)
 FAMILIES = (IPV4_UNICAST, IPV6_UNICAST)
+RESET_LOG_INTERVAL = 10.0  # seconds between "peer down" lines of one peer
 FLUSH_CHUNK = 5_000  # prefixes per step of the outbound flush (about 10-25 ms)
 
 
@@ -157,6 +159,8 @@ class Speaker:
         self._file_routes: set[str] = set()  # prefixes the configuration file originates
         self._bfd = NeighborBfd()  # BFD sessions of neighbours with bfd = true
         self._policy_config: Any = None  # what `policy` was compiled from (configuration)
+        self._resets = Throttle(log, RESET_LOG_INTERVAL)
+        self._warned_no_export: set[str] = set()  # neighbours told so under this policy
 
     @classmethod
     def from_config(
@@ -276,6 +280,7 @@ class Speaker:
         Adj-RIB-Out is worked out anew, withdrawing what is no longer exported."""
         self.policy = policy
         self._policy_generation += 1
+        self._warned_no_export.clear()
         for peer in self._peers.values():
             if peer.adj_in is None or peer.info is None:
                 continue
@@ -324,7 +329,8 @@ class Speaker:
         chain = self.policy.export_chain(info.address)
         if chain.constant is True:
             return attrs.evolve(key, policy=None, export_filter=None)
-        if chain.constant is False:
+        if chain.constant is False and info.address not in self._warned_no_export:
+            self._warned_no_export.add(info.address)  # once per policy, not per session
             log.warning(
                 "peer %s: no export policy and the default is reject: nothing is advertised "
                 "to it (attach an export policy, or set policy.attach.default_export)",
@@ -605,7 +611,15 @@ class Speaker:
             for channel in self._state_subscribers:
                 channel.send_nowait(change)
         elif isinstance(event, SessionDown):
-            log.info("peer %s down: %s", address, event.reason)
+            # One line per reset; a peer that keeps failing the same way is summed up.
+            self._resets.log(
+                trio.current_time(),
+                address,
+                logging.INFO,
+                "peer %s down: %s",
+                address,
+                event.reason,
+            )
             if peer.info is not None:  # it was Established
                 self._down(address, peer, graceful=self._helping(peer, event))
 
@@ -672,7 +686,10 @@ class Speaker:
         if self._deferral is None:
             peer.session.send(group.table_messages(config.address))
         self._end_deferral_if_done()  # else our table goes out when the deferral ends
-        log.info(
+        self._resets.log(
+            trio.current_time(),
+            (config.address, "up"),
+            logging.INFO,
             "peer %s established (AS %d, %s)",
             config.address,
             info.asn,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import math
 import socket as _stdlib_socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import NoReturn
@@ -31,6 +30,7 @@ import trio
 
 from pybgp.net import sockopts
 from pybgp.net.sockopts import IPAddress, IPNetwork
+from pybgp.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -142,27 +142,6 @@ def remote_address(stream: trio.SocketStream) -> IPAddress:
     return sockopts.parse_address(name[0].partition("%")[0])
 
 
-class _RefusalLog:
-    """Log each refused address at most once per interval, counting what was left out."""
-
-    def __init__(self, interval: float, max_entries: int = 4096) -> None:
-        self._interval = interval
-        self._max_entries = max_entries
-        self._entries: dict[IPAddress, tuple[float, int]] = {}  # next log time, suppressed
-
-    def refused(self, address: IPAddress, reason: str) -> None:
-        now = trio.current_time()
-        next_time, suppressed = self._entries.get(address, (-math.inf, 0))
-        if now < next_time:
-            self._entries[address] = (next_time, suppressed + 1)
-            return
-        more = f" ({suppressed} more since last logged)" if suppressed else ""
-        log.warning("refused connection from %s: %s%s", address, reason, more)
-        if len(self._entries) >= self._max_entries:
-            self._entries = {a: e for a, e in self._entries.items() if e[0] > now}
-        self._entries[address] = (now + self._interval, 0)
-
-
 class BgpListener:
     """Listening sockets for passive BGP connections, with per-peer keys and an allow list.
 
@@ -180,7 +159,7 @@ class BgpListener:
         self._prefixes: dict[IPNetwork, PeerOptions] = {}
         self._sockets: list[trio.socket.SocketType] = []
         self._installed_keys: dict[IPNetwork, bytes] = {}
-        self._refusals = _RefusalLog(refuse_log_interval)
+        self._refusals = Throttle(log, refuse_log_interval)
 
     # -- configuration -------------------------------------------------------------------
 
@@ -344,6 +323,12 @@ class BgpListener:
             else:
                 nursery.start_soon(handler, stream, address)
 
+    def _refused(self, address: IPAddress, reason: str) -> None:
+        now = trio.current_time()
+        self._refusals.log(
+            now, address, logging.WARNING, "refused connection from %s: %s", address, reason
+        )
+
     def _admit(self, stream: trio.SocketStream) -> IPAddress | None:
         """The peer's address if the connection may stay; otherwise reset it and return None."""
         sock = stream.socket
@@ -352,9 +337,9 @@ class BgpListener:
             syn_ttl = sockopts.saved_syn_ttl(sock)
             options = self.lookup(address)
             if options is None:
-                self._refusals.refused(address, "not a configured neighbour")
+                self._refused(address, "not a configured neighbour")
             elif options.gtsm and syn_ttl is not None and syn_ttl < sockopts.GTSM_TTL:
-                self._refusals.refused(address, f"GTSM: SYN arrived with TTL {syn_ttl}")
+                self._refused(address, f"GTSM: SYN arrived with TTL {syn_ttl}")
             else:
                 options.apply(sock)
                 log.debug("accepted connection from %s", address)
