@@ -17,10 +17,12 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall
-from kuberouter.controllers.firewall import start_firewall
+from kuberouter.controllers import firewall, routing
+from kuberouter.controllers.firewall import node_name, start_firewall
+from kuberouter.controllers.routing import RoutingController, start_router
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
+from kuberouter.k8s.events import NodeEvents
 from kuberouter.options import Options
 
 log = logging.getLogger("kuberouter.agent")
@@ -29,7 +31,10 @@ log = logging.getLogger("kuberouter.agent")
 # ever creates, whichever flags it ran with, and raises naming what it could not remove.
 # Controllers add theirs here (routes and IPVS when they arrive).
 CleanupStep = Callable[[Options], None]
-CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (("firewall", firewall.cleanup),)
+CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
+    ("firewall", firewall.cleanup),
+    ("routing", routing.cleanup),
+)
 
 
 def cleanup(options: Options, steps: Sequence[tuple[str, CleanupStep]] | None = None) -> bool:
@@ -83,36 +88,39 @@ async def run_agent(
     health = Health()
     collector = WatchCollector(watcher, store)
     REGISTRY.register(collector)
-    try:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(watcher.run)
-            log.info(
-                "caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items()))
-            )
-            if options.health_port:
-                await nursery.start(
-                    serve_http,
-                    options.health_addr or "",
-                    options.health_port,
-                    health_routes(health),
-                )
-            if options.metrics_port:
-                routes = metrics_routes(options.metrics_path)
-                await nursery.start(
-                    serve_http, options.metrics_addr or "", options.metrics_port, routes
-                )
-            started = options.run_firewall and await start_firewall(nursery, options, store, health)
-            if not started:
-                log.warning("no controller is running: watching the cluster only")
-            task_status.started()
-            await _until_signal()
-            log.info("stopping; the data plane stays as it is")
-            nursery.cancel_scope.cancel()
-    finally:
-        REGISTRY.unregister(collector)
-
-
-async def _until_signal() -> None:
+    # Signals are ours from the start: a SIGTERM while controllers start is a clean stop.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for _ in signals:
-            return
+        try:
+            async with trio.open_nursery() as nursery:
+                router = await _start(nursery, options, watcher, store, health)
+                task_status.started()
+                async for _ in signals:
+                    break
+                log.info("stopping; the data plane stays as it is")
+                if router is not None:
+                    await router.stop()
+                nursery.cancel_scope.cancel()
+        finally:
+            REGISTRY.unregister(collector)
+
+
+async def _start(
+    nursery: trio.Nursery, options: Options, watcher: Watcher, store: Store, health: Health
+) -> RoutingController | None:
+    """The watch layer, the health and metrics servers, then the enabled controllers."""
+    await nursery.start(watcher.run)
+    log.info("caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items())))
+    if options.health_port:
+        routes = health_routes(health)
+        await nursery.start(serve_http, options.health_addr or "", options.health_port, routes)
+    if options.metrics_port:
+        routes = metrics_routes(options.metrics_path)
+        await nursery.start(serve_http, options.metrics_addr or "", options.metrics_port, routes)
+    router = None
+    if options.run_router:
+        events = NodeEvents(watcher.api_client, node_name(options))
+        router = await start_router(nursery, options, store, health, events)
+    started = options.run_firewall and await start_firewall(nursery, options, store, health)
+    if not (started or router):
+        log.warning("no controller is running: watching the cluster only")
+    return router

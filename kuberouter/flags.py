@@ -190,6 +190,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("disable-source-dest-check", B, "true", RTR, "Disable the source-dest-check "
          "attribute for AWS EC2 instances. When this option is false, it must be set some "
          "other way."),
+    Flag("bgp-control-socket", S, "/run/kube-router/pybgp.sock", RTR, "Unix socket (mode "
+         "0600) where the embedded BGP speaker answers `pybgp --socket PATH neighbor|rib|"
+         "policy`, as gobgp does inside upstream's pod; empty: none."),
     Flag("gobgp-admin-address", S, "127.0.0.1", RTR, "Address for the GoBGP admin server, "
          "with gobgp-admin-port (empty = 127.0.0.1)."),
     Flag("gobgp-admin-port", U16, "50051", RTR,

@@ -22,23 +22,13 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "run-router", "run-service-proxy", "run-loadbalancer",
-    "service-cluster-ip-range", "service-external-ip-range", "loadbalancer-ip-range",
+    "run-service-proxy", "run-loadbalancer",
     "enable-pprof",
-    # router (BGP)
-    "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
-    "advertise-pod-cidr", "advertise-service-cluster-ip-range", "bgp-graceful-restart",
-    "bgp-graceful-restart-time", "bgp-graceful-restart-deferral-time",
-    "bgp-graceful-restart-ipv6", "bgp-holdtime", "bgp-port", "cluster-asn", "enable-ibgp",
-    "nodes-full-mesh", "router-id", "peer-router-ips", "peer-router-asns", "peer-router-ports",
-    "peer-router-passwords", "peer-router-passwords-file", "peer-router-multihop-ttl",
-    "override-nexthop", "routes-sync-period", "injected-routes-sync-period",
-    "disable-source-dest-check", "gobgp-admin-address", "gobgp-admin-port", "enable-bfd",
-    "bfd-port", "bfd-detection-multiplier", "bfd-desired-min-tx-interval",
-    "bfd-required-min-rx-interval",
+    # router (BGP): GoBGP's admin server is replaced by --bgp-control-socket; the BFD port
+    # is the standard one (RFC 5881); AWS is not supported
+    "disable-source-dest-check", "gobgp-admin-address", "gobgp-admin-port", "bfd-port",
     # pod network
-    "enable-cni", "auto-mtu", "enable-overlay", "overlay-type", "overlay-encap",
-    "overlay-encap-port", "enable-pod-egress",
+    "enable-cni", "auto-mtu", "enable-pod-egress",
     # service proxy
     "ipvs-sync-period", "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
     "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
@@ -94,6 +84,7 @@ class Options:
     routes_sync_period: float
     injected_routes_sync_period: float
     disable_source_dest_check: bool
+    bgp_control_socket: str
     gobgp_admin_address: str
     gobgp_admin_port: int
     enable_bfd: bool

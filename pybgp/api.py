@@ -210,19 +210,27 @@ class Speaker:
                 self.add_peer(neighbor)
             task_status.started()
 
-    async def shutdown(self, graceful: bool = False) -> None:
-        """Cease every session (so peers withdraw at once), then flush --fib routes. With
-        `graceful` (and graceful restart on), nothing is said or removed: the sessions just
-        close with the process, and peers keep our routes as stale until we are back."""
+    async def shutdown(self, graceful: bool = False, flush_fib: bool = True) -> None:
+        """Cease every session (so peers withdraw at once), then flush --fib routes unless
+        `flush_fib` is false. With `graceful` (and graceful restart on), nothing is said or
+        removed: the sessions just close with the process, and peers keep our routes as
+        stale until we are back."""
         if graceful and self.restart.enabled:
             log.info("graceful stop: peers and the kernel keep our routes")
             return
         for peer in self._peers.values():
             peer.session.stop()
         await trio.sleep(0.2)  # let the NOTIFICATIONs go out
-        if self.fib is not None:
+        if self.fib is not None and flush_fib:
             removed = await trio.to_thread.run_sync(self.fib.flush)
             log.info("removed %d kernel routes", removed)
+
+    def repair_fib(self) -> None:
+        """Read the kernel back and make it hold exactly our best paths again (a route
+        someone deleted comes back); a no-op without a FIB, or while our restart defers."""
+        if self.fib is not None and self._fib_deferral is None:
+            self._fib_reconcile = True
+            self._fib_wake.set()
 
     # -- peers --------------------------------------------------------------------------
     def add_peer(self, neighbor: NeighborConfig) -> None:
@@ -231,7 +239,7 @@ class Speaker:
             return
         if neighbor.address in self._peers:
             raise ValueError(f"neighbor {neighbor.address} exists")
-        key = _key(neighbor.password_file)
+        key = neighbor.md5_key or _key(neighbor.password_file)
         self._listener.set_peer(
             neighbor.address, md5_key=key, ttl=neighbor.multihop_ttl, gtsm=neighbor.ttl_security
         )

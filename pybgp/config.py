@@ -56,6 +56,7 @@ class NeighborConfig:
     peer_asn: int
     description: str = ""
     password_file: str | None = None
+    md5_key: bytes | None = attrs.field(default=None, repr=False)  # given directly (programs)
     passive: bool = False
     multihop_ttl: int | None = None  # eBGP multihop: outgoing TTL
     ttl_security: bool = False  # GTSM (RFC 5082)

@@ -38,9 +38,15 @@ def argv(topology: Topology, node: Node, kubeconfig: Path, extra: Sequence[str])
         f"--cluster-asn={CLUSTER_ASN}",
         f"--peer-router-ips={topology.tor_ip}",
         f"--peer-router-asns={TOR_ASN}",
+        f"--bgp-control-socket={control_socket(kubeconfig.parent, node)}",
         *BASE_ARGS,
         *extra,
     ]  # fmt: skip
+
+
+def control_socket(state_dir: Path, node: Node) -> Path:
+    """Where the node's agent serves `pybgp --socket ...` (each agent its own)."""
+    return state_dir / f"bgp-{node.index}.sock"
 
 
 def health_port(extra: Sequence[str]) -> int:

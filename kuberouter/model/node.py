@@ -1,35 +1,25 @@
 """Frozen view of core/v1 Node: its pod CIDRs, addresses and the kube-router.io/ annotations.
 
 Only annotations under `kube-router.io/` are kept (others, such as kubectl's
-last-applied-configuration, can be large and no controller reads them). Those with a
-simple type are checked here, so a node with a bad one is refused once, with its name,
-instead of failing every routing sync: node.asn, pod-cidrs, bgp-local-addresses,
-rr.server / rr.client (a cluster ID: a 32-bit number or an IPv4 address), path-prepend.as
-and path-prepend.repeat-n. The others (peers, communities, ...) stay as strings for the
-routing controller.
+last-applied-configuration, can be large and no controller reads them). The BGP ones are
+read into `bgp` (kuberouter.model.node_bgp): a malformed one is a problem reported there,
+never a reason to refuse the Node, whose addresses and pod CIDRs every controller needs.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from kuberouter.model import fields
+from kuberouter.model import fields, node_bgp
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import NO_LABELS, Labels
+from kuberouter.model.node_bgp import NodeBgp, cidr
 
 ANNOTATION_PREFIX = "kube-router.io/"
-ASN_ANNOTATION = "kube-router.io/node.asn"
-POD_CIDRS_ANNOTATION = "kube-router.io/pod-cidrs"
-LOCAL_ADDRESSES_ANNOTATION = "kube-router.io/bgp-local-addresses"
-RR_SERVER_ANNOTATION = "kube-router.io/rr.server"
-RR_CLIENT_ANNOTATION = "kube-router.io/rr.client"
-PREPEND_AS_ANNOTATION = "kube-router.io/path-prepend.as"
-PREPEND_REPEAT_ANNOTATION = "kube-router.io/path-prepend.repeat-n"
-MAX_ASN = 4294967295
+NO_BGP = NodeBgp()
 
 
 @attrs.frozen(kw_only=True)
@@ -40,11 +30,7 @@ class Node:
     pod_cidrs: tuple[str, ...] = ()  # spec.podCIDRs (or podCIDR), normalised networks
     internal_ips: tuple[str, ...] = ()  # status.addresses of type InternalIP
     external_ips: tuple[str, ...] = ()  # status.addresses of type ExternalIP
-    asn: int | None = None  # kube-router.io/node.asn
-    annotated_pod_cidrs: tuple[str, ...] = ()  # kube-router.io/pod-cidrs
-    bgp_local_addresses: tuple[str, ...] = ()  # kube-router.io/bgp-local-addresses
-    rr_server: str | None = None  # cluster ID from kube-router.io/rr.server
-    rr_client: str | None = None  # cluster ID from kube-router.io/rr.client
+    bgp: NodeBgp = NO_BGP  # the BGP annotations, and what is wrong with them
 
     @property
     def key(self) -> str:
@@ -53,7 +39,7 @@ class Node:
     @property
     def effective_pod_cidrs(self) -> tuple[str, ...]:
         """The annotation wins over spec.podCIDRs, as upstream."""
-        return self.annotated_pod_cidrs or self.pod_cidrs
+        return self.bgp.pod_cidrs or self.pod_cidrs
 
     def primary_ip(self, family: int = 4) -> str | None:
         """The first InternalIP of a family, else the first ExternalIP (upstream's choice)."""
@@ -75,7 +61,6 @@ class Node:
         spec = fields.mapping(d, "spec", "")
         status = fields.mapping(d, "status", "")
         notes = kube_router_annotations(meta)
-        _check_path_prepend(notes)
         return cls(
             name=name,
             labels=fields.labels(meta, "labels", "metadata"),
@@ -83,11 +68,7 @@ class Node:
             pod_cidrs=_spec_pod_cidrs(spec),
             internal_ips=_addresses(status, "InternalIP"),
             external_ips=_addresses(status, "ExternalIP"),
-            asn=_asn(notes, ASN_ANNOTATION),
-            annotated_pod_cidrs=_split(notes, POD_CIDRS_ANNOTATION, cidr),
-            bgp_local_addresses=_split(notes, LOCAL_ADDRESSES_ANNOTATION, fields.ip_address),
-            rr_server=_cluster_id(notes, RR_SERVER_ANNOTATION),
-            rr_client=_cluster_id(notes, RR_CLIENT_ANNOTATION),
+            bgp=node_bgp.parse(notes),
         )
 
 
@@ -95,20 +76,6 @@ def kube_router_annotations(meta: Mapping[str, Any]) -> Labels:
     """metadata.annotations, reduced to the kube-router.io/ keys."""
     every = fields.labels(meta, "annotations", "metadata")
     return Labels({k: v for k, v in every.items() if k.startswith(ANNOTATION_PREFIX)})
-
-
-def annotation_path(key: str) -> str:
-    return f"metadata.annotations[{key}]"
-
-
-def cidr(value: Any, path: str) -> str:
-    """One network, normalised (host bits dropped, as Go's net.ParseCIDR tolerates)."""
-    if not isinstance(value, str) or "/" not in value:
-        raise FieldError(path, f"{value!r} is not a CIDR")
-    try:
-        return ipaddress.ip_network(value.strip(), strict=False).compressed
-    except ValueError:
-        raise FieldError(path, f"{value!r} is not a CIDR") from None
 
 
 def _spec_pod_cidrs(spec: Mapping[str, Any]) -> tuple[str, ...]:
@@ -124,44 +91,3 @@ def _addresses(status: Mapping[str, Any], kind: str) -> tuple[str, ...]:
         if entry.get("type") == kind:
             found.append(fields.ip_address(entry.get("address"), f"{path}.address"))
     return tuple(dict.fromkeys(found))
-
-
-def _split(notes: Labels, key: str, parse: Callable[[Any, str], str]) -> tuple[str, ...]:
-    """A comma-separated annotation, each part parsed by `parse(value, path) -> str`."""
-    if key not in notes:
-        return ()
-    parts = [part.strip() for part in notes[key].split(",") if part.strip()]
-    return tuple(dict.fromkeys(parse(part, annotation_path(key)) for part in parts))
-
-
-def _check_path_prepend(notes: Labels) -> None:
-    _asn(notes, PREPEND_AS_ANNOTATION)
-    if PREPEND_REPEAT_ANNOTATION in notes:
-        path = annotation_path(PREPEND_REPEAT_ANNOTATION)
-        fields.integer(_number(notes[PREPEND_REPEAT_ANNOTATION], path), path, 1, 255)
-
-
-def _number(value: str, path: str) -> int:
-    if not value.strip().isdigit():
-        raise FieldError(path, f"{value!r} is not a number")
-    return int(value)
-
-
-def _asn(notes: Labels, key: str) -> int | None:
-    if key not in notes:
-        return None
-    path = annotation_path(key)
-    return fields.integer(_number(notes[key], path), path, 1, MAX_ASN)
-
-
-def _cluster_id(notes: Labels, key: str) -> str | None:
-    """Upstream accepts a 32-bit number or a dotted IPv4 address; normalised to the latter."""
-    if key not in notes:
-        return None
-    value, path = notes[key].strip(), annotation_path(key)
-    if value.isdigit() and int(value) <= MAX_ASN:
-        return str(ipaddress.IPv4Address(int(value)))
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise FieldError(path, f"{value!r} is not a cluster ID (a number or IPv4)") from None

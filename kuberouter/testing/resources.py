@@ -78,6 +78,9 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     Resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
+    Resource("", "v1", "Event", "events", True, ("ev",), selectable_fields=(
+        "involvedObject.kind", "involvedObject.name", "reason", "type", "source",
+    )),
 )  # fmt: skip
 
 

@@ -53,7 +53,7 @@ def test_node_pod_cidrs_addresses_and_annotations() -> None:
     assert view.pod_cidrs == ("10.244.0.0/24",)  # podCIDR alone is enough
     assert view.internal_ips == ("fd00::1", "10.0.0.1") and view.external_ips == ("203.0.113.1",)
     assert view.primary_ip(4) == "10.0.0.1" and view.primary_ip(6) == "fd00::1"
-    assert (view.asn, view.rr_server, view.rr_client) == (4200000000, "10.0.0.9", None)
+    assert (view.bgp.asn, view.bgp.rr_server, view.bgp.rr_client) == (4200000000, "10.0.0.9", None)
     assert dict(view.annotations) == {
         "kube-router.io/node.asn": "4200000000",
         "kube-router.io/rr.server": "10.0.0.9",
@@ -72,17 +72,21 @@ def test_node_pod_cidrs_addresses_and_annotations() -> None:
         ("kube-router.io/pod-cidrs", "10.0.0.0/24,banana/8", "'banana/8' is not a CIDR"),
         ("kube-router.io/bgp-local-addresses", "10.0.0.300", "not an IP address"),
         ("kube-router.io/rr.client", "cluster-a", "not a cluster ID"),
-        ("kube-router.io/path-prepend.as", "4294967296", "outside"),
-        ("kube-router.io/path-prepend.repeat-n", "0", "outside"),
+        ("kube-router.io/path-prepend.as", "64999", "must be set together"),
     ],
 )
-def test_node_with_a_bad_annotation_is_refused_with_its_name(
+def test_a_bad_annotation_is_a_problem_not_a_refused_node(
     key: str, value: str, reason: str
 ) -> None:
-    with pytest.raises(InvalidObject) as raised:
-        Node.from_k8s(node({key: value}))
-    assert raised.value.kind == "Node" and raised.value.name == "n1"
-    assert f"metadata.annotations[{key}]" in raised.value.reason and reason in raised.value.reason
+    """The node keeps its addresses and pod CIDRs (every controller needs them); the bad
+    annotation reads as absent and is reported with its key."""
+    view = Node.from_k8s(node({key: value, "kube-router.io/node.asn": "65010"} | {key: value},
+                              podCIDR="10.244.0.0/24"))  # fmt: skip
+    assert view.internal_ips and view.effective_pod_cidrs == ("10.244.0.0/24",)
+    [problem] = view.bgp.problems
+    assert problem.annotation == key and reason in problem.message
+    if key != "kube-router.io/node.asn":
+        assert view.bgp.asn == 65010  # the good annotations still count
 
 
 def service(spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -81,10 +81,10 @@ async def test_initial_sync_of_all_six_kinds(make_watcher: MakeWatcher) -> None:
         assert node.pod_cidrs == ("10.244.2.0/24", "fd00:10:244:2::/64")
         assert node.internal_ips == ("192.168.56.13", "fd00:56::13")
         assert node.external_ips == ("203.0.113.13",)
-        assert (node.asn, node.rr_client, node.rr_server) == (64513, "0.0.0.42", None)
-        assert node.annotated_pod_cidrs == ("10.245.0.0/24", "fd00:10:245::/64")
-        assert node.effective_pod_cidrs == node.annotated_pod_cidrs
-        assert node.bgp_local_addresses == ("192.168.56.13",)
+        assert (node.bgp.asn, node.bgp.rr_client, node.bgp.rr_server) == (64513, "0.0.0.42", None)
+        assert node.bgp.pod_cidrs == ("10.245.0.0/24", "fd00:10:245::/64")
+        assert node.effective_pod_cidrs == node.bgp.pod_cidrs
+        assert node.bgp.local_addresses == ("192.168.56.13",)
         assert all(key.startswith("kube-router.io/") for key in node.annotations)
         assert "kube-router.io/peers" in node.annotations
 
@@ -182,8 +182,8 @@ async def test_updates_and_deletes_arrive_as_typed_changes(
         assert isinstance(pod_change.old, Pod) and isinstance(pod_change.new, Pod)
         assert "tier" not in pod_change.old.labels and pod_change.new.labels["tier"] == "front"
         assert isinstance(service_change.old, Service) and service_change.new is None
-        assert isinstance(node_change.old, Node) and node_change.old.asn == 64512
-        assert isinstance(node_change.new, Node) and node_change.new.asn == 64999
+        assert isinstance(node_change.old, Node) and node_change.old.bgp.asn == 64512
+        assert isinstance(node_change.new, Node) and node_change.new.bgp.asn == 64999
         assert watcher.store.version == version + 3
         assert watcher.store.get(Service, "web/web-lb") is None
         await settle(watcher)
@@ -375,15 +375,15 @@ async def test_malformed_objects_are_logged_once_and_skipped(
             assert (added.type, added.key) == ("ADDED", "web/web-5")
             assert len(warnings_about(caplog, "NetworkPolicy db/bad-selector")) == 1
             [node_warning] = warnings_about(caplog, "Node node-bad")
-            assert "kube-router.io/pod-cidrs" in node_warning and "10.300.0.0/24" in node_warning
+            assert "spec.podCIDR" in node_warning and "10.300.0.0/24" in node_warning
 
             # Fixed: it appears. Broken differently: logged again, and gone.
-            node["metadata"]["annotations"]["kube-router.io/pod-cidrs"] = "10.245.9.0/24"
+            node["spec"].update(podCIDR="10.245.9.0/24", podCIDRs=["10.245.9.0/24"])
             node = srv.store.put(node)
             [fixed] = await receive(changes, 1)
             assert fixed.type == "ADDED" and isinstance(fixed.new, Node)
-            assert fixed.new.annotated_pod_cidrs == ("10.245.9.0/24",)
-            node["metadata"]["annotations"]["kube-router.io/node.asn"] = "sixty"
+            assert fixed.new.pod_cidrs == ("10.245.9.0/24",)
+            node["status"]["addresses"][0]["address"] = "192.168.56.300"
             srv.store.put(node)
             [broken] = await receive(changes, 1)
             assert broken.type == "DELETED" and broken.key == "node-bad"
