@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import prometheus_client
 import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from kuberouter.controllers.firewall import node_name
 from kuberouter.health import REGISTRY, Health
@@ -66,6 +68,38 @@ SENT = prometheus_client.Counter(
 )
 
 SpeakerFactory = Callable[..., Speaker]
+
+
+class RoutingCollector(Collector):
+    """Figures read when /metrics is scraped: each BGP session (upstream's bgp_peer_info,
+    labels address, type, asn, state) and the kernel routes written."""
+
+    def __init__(self, controller: RoutingController) -> None:
+        self.controller = controller
+
+    def collect(self) -> Iterator[prometheus_client.Metric]:
+        peers = GaugeMetricFamily(
+            "kube_router_bgp_peer_info",
+            "BGP sessions of the node (1 each), by address, type, AS and state",
+            labels=["address", "type", "asn", "state"],
+        )
+        sync, speaker = self.controller.sync, self.controller.speaker
+        if sync is not None and speaker is not None:
+            for neighbor in speaker.neighbors():
+                peering = sync.peerings.get(neighbor["address"])
+                kind = peering.kind if peering is not None else "external"
+                labels = [neighbor["address"], kind, str(neighbor["peer_asn"]), neighbor["state"]]
+                peers.add_metric(labels, 1)
+        yield peers
+        counts = getattr(self.controller.fib, "counts", None)
+        for field, help_text in (
+            ("synced", "Times the kernel routes were read back and repaired"),
+            ("added", "Kernel routes written (added or replaced)"),
+            ("removed", "Kernel routes removed"),
+        ):
+            family = CounterMetricFamily(f"kube_router_host_routes_{field}", help_text)
+            family.add_metric([], getattr(counts, field, 0))
+            yield family
 
 
 class ProblemReporter:
@@ -121,6 +155,16 @@ class RoutingController:
     # -- running ------------------------------------------------------------------------
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         changes = self.store.subscribe(KINDS)
+        collector = RoutingCollector(self)
+        REGISTRY.register(collector)
+        try:
+            await self._run(changes, task_status)
+        finally:
+            REGISTRY.unregister(collector)
+
+    async def _run(
+        self, changes: trio.MemoryReceiveChannel[Change], task_status: trio.TaskStatus[None]
+    ) -> None:
         async with changes, trio.open_nursery() as nursery:
             self._nursery = nursery
             await self._sync("initial sync")
@@ -169,10 +213,15 @@ class RoutingController:
             await self.reporter.report(problems)
             self.health.beat("routing", f"{what}: waiting ({error})")
             return
-        await self.reporter.report(problems)
         if plan.identity != self.identity:
-            await self._start_speaker(plan)
-        assert self.sync is not None
+            try:
+                await self._start_speaker(plan)
+            except PlanError as error:
+                problems.setdefault(self.planner.node_name, []).append(str(error))
+        await self.reporter.report(problems)
+        if self.sync is None:
+            self.health.beat("routing", f"{what}: waiting (speaker not running)")
+            return
         done = self.sync.apply(plan)
         SENT.inc(done.announced + done.withdrawn)
         SYNC_TIME.observe(time.perf_counter() - start)
@@ -202,7 +251,11 @@ class RoutingController:
         self.sync = SpeakerSync(self.speaker)
         self.identity = ident
         self._speaker_scope = trio.CancelScope()
-        await self._nursery.start(self._run_speaker, self.speaker, self._speaker_scope)
+        try:
+            await self._nursery.start(self._run_speaker, self.speaker, self._speaker_scope)
+        except OSError as error:  # e.g. an address to listen on that the node lacks (yet)
+            self.speaker = self.sync = self.identity = None
+            raise PlanError(f"cannot start the BGP speaker: {error}") from None
         log.info("BGP speaker up: AS %d, router ID %s, listening on %s port %d%s", ident.asn,
                  ident.router_id, ", ".join(ident.listen) or "nothing", ident.port,
                  " (graceful restart: selection deferred)" if restarting else "")  # fmt: skip
@@ -227,12 +280,19 @@ class RoutingController:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """The speaker, and the count of what it learns, until `scope` is cancelled."""
+        """The speaker, and the count of what it learns, until `scope` is cancelled. Should it
+        fail later (a fault of ours), the agent goes on and the next sync starts another."""
         with scope:
             async with trio.open_nursery() as nursery:
                 await nursery.start(speaker.run)
-                nursery.start_soon(self._count_received, speaker)
                 task_status.started()
+                try:
+                    await self._count_received(speaker)
+                except Exception:
+                    log.exception("the BGP speaker failed; a new one starts at the next sync")
+                    if self.speaker is speaker:
+                        self.speaker = self.sync = self.identity = None
+                    nursery.cancel_scope.cancel()
 
     async def _count_received(self, speaker: Speaker) -> None:
         async for change in speaker.subscribe_best_paths():
