@@ -17,8 +17,9 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall
+from kuberouter.controllers import firewall, podnet
 from kuberouter.controllers.firewall import start_firewall
+from kuberouter.controllers.podnet import start_podnet
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.options import Options
@@ -29,7 +30,10 @@ log = logging.getLogger("kuberouter.agent")
 # ever creates, whichever flags it ran with, and raises naming what it could not remove.
 # Controllers add theirs here (routes and IPVS when they arrive).
 CleanupStep = Callable[[Options], None]
-CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (("firewall", firewall.cleanup),)
+CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
+    ("firewall", firewall.cleanup),
+    ("pod network", podnet.cleanup),
+)
 
 
 def cleanup(options: Options, steps: Sequence[tuple[str, CleanupStep]] | None = None) -> bool:
@@ -102,6 +106,7 @@ async def run_agent(
                     serve_http, options.metrics_addr or "", options.metrics_port, routes
                 )
             started = options.run_firewall and await start_firewall(nursery, options, store, health)
+            started |= options.run_router and await start_podnet(nursery, options, store, health)
             if not started:
                 log.warning("no controller is running: watching the cluster only")
             task_status.started()

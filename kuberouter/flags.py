@@ -221,6 +221,10 @@ FLAGS: tuple[Flag, ...] = (
          "Overlay tunnel encapsulation port (only used for \"fou\" encapsulation).", low=1024),
     Flag("enable-pod-egress", B, "true", POD,
          "SNAT traffic from Pods to destinations outside the cluster."),
+    Flag("cni-conf-file", S, "/etc/cni/net.d/10-kuberouter.conflist", POD, "The CNI "
+         "configuration written for this node's pods (*.conflist: bridge and portmap; any "
+         "other name: the bridge plugin alone). Left at its default, the "
+         "KUBE_ROUTER_CNI_CONF_FILE environment variable (upstream's way) is used if set."),
     # --- Service proxy ---------------------------------------------------------------------
     Flag("ipvs-sync-period", D, "5m", PRX, "The delay between ipvs config synchronizations "
          f"(e.g. '5s', '1m', '2h22m'). {_MUST_BE_POSITIVE}", low=POSITIVE),

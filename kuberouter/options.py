@@ -37,8 +37,7 @@ NOT_IMPLEMENTED: frozenset[str] = frozenset({
     "bfd-port", "bfd-detection-multiplier", "bfd-desired-min-tx-interval",
     "bfd-required-min-rx-interval",
     # pod network
-    "enable-cni", "auto-mtu", "enable-overlay", "overlay-type", "overlay-encap",
-    "overlay-encap-port", "enable-pod-egress",
+    "enable-overlay", "overlay-type", "overlay-encap", "overlay-encap-port",
     # service proxy
     "ipvs-sync-period", "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
     "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
@@ -108,6 +107,7 @@ class Options:
     overlay_encap: str
     overlay_encap_port: int
     enable_pod_egress: bool
+    cni_conf_file: str
     ipvs_sync_period: float
     ipvs_graceful_termination: bool
     ipvs_graceful_period: float

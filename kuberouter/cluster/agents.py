@@ -19,6 +19,7 @@ from kuberouter.cluster.state import Process, State
 from kuberouter.cluster.topology import CLUSTER_ASN, HEALTH_PORT, TOR_ASN, Node, Topology
 
 BASE_ARGS = ("--run-firewall=false", "--run-service-proxy=false")
+CNI_CONF = "10-kuberouter.conflist"
 
 
 class AgentError(RuntimeError):
@@ -38,6 +39,7 @@ def argv(topology: Topology, node: Node, kubeconfig: Path, extra: Sequence[str])
         f"--cluster-asn={CLUSTER_ASN}",
         f"--peer-router-ips={topology.tor_ip}",
         f"--peer-router-asns={TOR_ASN}",
+        f"--cni-conf-file={kubeconfig.parent / 'cni' / node.name / CNI_CONF}",  # not /etc
         *BASE_ARGS,
         *extra,
     ]  # fmt: skip
