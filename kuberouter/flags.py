@@ -109,7 +109,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("cleanup-config", B, "false", GEN,
          "Remove the configuration kube-router creates and exit (today the network "
          "policy firewall's: its iptables chains and jumps in both iptables variants, "
-         "its ipsets and its nftables tables)."),
+         "its ipsets and its nftables tables; and the pod network's: its egress rule and "
+         "sets and the CNI file; kube-bridge stays)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,

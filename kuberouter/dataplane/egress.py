@@ -204,7 +204,10 @@ class IptablesEgress:
 
     def read_sets(self) -> dict[str, tuple[str, set[str]]]:
         """Our sets as the kernel holds them: name -> (type, members)."""
-        text = self.runner.run("ipset", "save").stdout
+        try:
+            text = self.runner.run("ipset", "save").stdout
+        except FileNotFoundError:  # no ipset on this node: no sets of ours either
+            return {}
         listed = parse_save(text, keep=OUR_SETS.__contains__)
         return {
             name: (header.split()[0], {member.split()[0] for member in members})
