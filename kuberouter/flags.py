@@ -206,7 +206,9 @@ FLAGS: tuple[Flag, ...] = (
          "Min interval in milliseconds to receive BFD control packets.", low=1, high=2**32 // 1000),
     # --- Pod network -----------------------------------------------------------------------
     Flag("enable-cni", B, "true", POD, "Enable CNI plugin. Disable if you want to use "
-         "kube-router features alongside another CNI plugin."),
+         "kube-router features alongside another CNI plugin. The file written is "
+         "$KUBE_ROUTER_CNI_CONF_FILE (default /etc/cni/net.d/10-kuberouter.conflist; "
+         "*.conflist: bridge and portmap, any other name: the bridge plugin alone)."),
     Flag("auto-mtu", B, "true", POD, "Auto detect and set the largest possible MTU for "
          "kube-bridge and pod interfaces (also accounts for IPIP overlay network when "
          "enabled)."),
@@ -222,10 +224,6 @@ FLAGS: tuple[Flag, ...] = (
          "Overlay tunnel encapsulation port (only used for \"fou\" encapsulation).", low=1024),
     Flag("enable-pod-egress", B, "true", POD,
          "SNAT traffic from Pods to destinations outside the cluster."),
-    Flag("cni-conf-file", S, "/etc/cni/net.d/10-kuberouter.conflist", POD, "The CNI "
-         "configuration written for this node's pods (*.conflist: bridge and portmap; any "
-         "other name: the bridge plugin alone). Left at its default, the "
-         "KUBE_ROUTER_CNI_CONF_FILE environment variable (upstream's way) is used if set."),
     # --- Service proxy ---------------------------------------------------------------------
     Flag("ipvs-sync-period", D, "5m", PRX, "The delay between ipvs config synchronizations "
          f"(e.g. '5s', '1m', '2h22m'). {_MUST_BE_POSITIVE}", low=POSITIVE),

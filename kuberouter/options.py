@@ -107,7 +107,6 @@ class Options:
     overlay_encap: str
     overlay_encap_port: int
     enable_pod_egress: bool
-    cni_conf_file: str
     ipvs_sync_period: float
     ipvs_graceful_termination: bool
     ipvs_graceful_period: float

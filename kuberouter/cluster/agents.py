@@ -17,9 +17,10 @@ from pathlib import Path
 from kuberouter.cluster import netns, procs
 from kuberouter.cluster.state import Process, State
 from kuberouter.cluster.topology import CLUSTER_ASN, HEALTH_PORT, TOR_ASN, Node, Topology
+from kuberouter.podnet.desired import CNI_CONF_ENV
 
 BASE_ARGS = ("--run-firewall=false", "--run-service-proxy=false")
-CNI_CONF = "10-kuberouter.conflist"
+CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc
 
 
 class AgentError(RuntimeError):
@@ -39,7 +40,6 @@ def argv(topology: Topology, node: Node, kubeconfig: Path, extra: Sequence[str])
         f"--cluster-asn={CLUSTER_ASN}",
         f"--peer-router-ips={topology.tor_ip}",
         f"--peer-router-asns={TOR_ASN}",
-        f"--cni-conf-file={kubeconfig.parent / 'cni' / node.name / CNI_CONF}",  # not /etc
         *BASE_ARGS,
         *extra,
     ]  # fmt: skip
@@ -57,7 +57,13 @@ def health_port(extra: Sequence[str]) -> int:
 def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Process]:
     extra = state.agent_args
     return [
-        procs.start(state, role(node), node.netns, argv(topology, node, kubeconfig, extra))
+        procs.start(
+            state,
+            role(node),
+            node.netns,
+            argv(topology, node, kubeconfig, extra),
+            env={CNI_CONF_ENV: str(state.path / "cni" / node.name / CNI_CONF)},
+        )
         for node in topology.nodes
     ]
 

@@ -35,27 +35,31 @@ from kuberouter.k8s.store import Change, Snapshot, Store
 from kuberouter.model import Node
 from kuberouter.options import Options
 from kuberouter.podnet.bridge import BRIDGE
-from kuberouter.podnet.desired import Settings, cluster_egress, node_network, primary_address
+from kuberouter.podnet.desired import (
+    CNI_CONF_DEFAULT,
+    CNI_CONF_ENV,
+    Settings,
+    cluster_egress,
+    node_network,
+    primary_address,
+)
 from kuberouter.podnet.egress import EgressState
 
 log = logging.getLogger(__name__)
 
 DEBOUNCE = 0.05  # seconds to gather a burst of changes into one sync
 HEALTH_NAME = "podnet"
-CNI_CONF_ENV = "KUBE_ROUTER_CNI_CONF_FILE"  # upstream's way to name the CNI file
 
 
 def settings_of(options: Options, environ: Mapping[str, str] = os.environ) -> Settings:
-    path = options.cni_conf_file
-    if path == Options.defaults().cni_conf_file and environ.get(CNI_CONF_ENV):
-        path = environ[CNI_CONF_ENV]
+    """The options, and the CNI file from the environment as upstream reads it."""
     return Settings(
         node_name=node_name(options),
         families=families(options),
         enable_cni=options.enable_cni,
         auto_mtu=options.auto_mtu,
         enable_pod_egress=options.enable_pod_egress,
-        cni_conf_file=Path(path),
+        cni_conf_file=Path(environ.get(CNI_CONF_ENV) or CNI_CONF_DEFAULT),
     )
 
 
@@ -247,14 +251,18 @@ async def start_podnet(
 
 
 def cleanup(
-    options: Options, *, euid: Callable[[], int] = os.geteuid, runner: Runner | None = None
+    options: Options,
+    *,
+    euid: Callable[[], int] = os.geteuid,
+    runner: Runner | None = None,
+    environ: Mapping[str, str] = os.environ,
 ) -> None:
     """--cleanup-config: our egress rule (both iptables variants) and sets, and the CNI
     file. kube-bridge stays, as upstream leaves it: pods may still hang off it."""
     if euid() != 0:
         raise RuntimeError("not running as root")
     report = cleanup_egress(runner)
-    path = settings_of(options).cni_conf_file
+    path = settings_of(options, environ).cni_conf_file
     removed = cniconf.remove(path)
     for line in (*report.done, f"CNI file {path} {'removed' if removed else 'absent'}"):
         log.info("pod network cleanup: %s", line)

@@ -13,6 +13,9 @@ from kuberouter.podnet import cni
 from kuberouter.podnet.bridge import BridgeSpec, bridge_spec, family_of
 from kuberouter.podnet.egress import NO_EGRESS, EgressState, egress_state
 
+CNI_CONF_ENV = "KUBE_ROUTER_CNI_CONF_FILE"  # upstream's way to name the CNI file
+CNI_CONF_DEFAULT = "/etc/cni/net.d/10-kuberouter.conflist"
+
 
 @attrs.frozen(kw_only=True)
 class Settings:
@@ -23,7 +26,7 @@ class Settings:
     enable_cni: bool = True
     auto_mtu: bool = True
     enable_pod_egress: bool = True
-    cni_conf_file: Path = Path("/etc/cni/net.d/10-kuberouter.conflist")
+    cni_conf_file: Path = Path(CNI_CONF_DEFAULT)
 
     @property
     def conflist(self) -> bool:

@@ -220,17 +220,20 @@ async def test_a_link_change_wakes_a_hairpin_sweep(tmp_path: Path) -> None:
 
 def test_settings_come_from_the_flags_and_upstreams_environment_variable() -> None:
     defaults = Options.defaults()
+    assert settings_of(defaults, {}).cni_conf_file == Path("/etc/cni/net.d/10-kuberouter.conflist")
+    assert settings_of(defaults, {}).conflist
     env = {"KUBE_ROUTER_CNI_CONF_FILE": "/etc/cni/net.d/10-kuberouter.conf"}
     assert settings_of(defaults, env).cni_conf_file == Path("/etc/cni/net.d/10-kuberouter.conf")
     assert not settings_of(defaults, env).conflist
-    chosen = attrs.evolve(defaults, cni_conf_file="/tmp/x.conflist", hostname_override="n1")
+    chosen = attrs.evolve(
+        defaults, hostname_override="n1", enable_ipv6=True, enable_pod_egress=False, auto_mtu=False
+    )
     settings = settings_of(chosen, env)
-    assert settings.cni_conf_file == Path("/tmp/x.conflist") and settings.node_name == "n1"
-    assert settings_of(defaults, {}).cni_conf_file == Path("/etc/cni/net.d/10-kuberouter.conflist")
-    both = attrs.evolve(defaults, enable_ipv6=True, enable_pod_egress=False, auto_mtu=False)
-    assert (settings_of(both, {}).families, settings_of(both, {}).enable_pod_egress) == (
-        (4, 6),
+    assert (settings.node_name, settings.families) == ("n1", (4, 6))
+    assert (settings.enable_pod_egress, settings.auto_mtu, settings.enable_cni) == (
         False,
+        False,
+        True,
     )
 
 

@@ -234,8 +234,10 @@ async def test_cleanup_removes_the_rule_the_sets_and_the_cni_file_and_keeps_the_
     async with controller_in(box, store_for(), conf):
         pass
     assert conf.exists() and "kube-router-pod-subnets" in run_in(box.node, "ipset", "list", "-n")
-    options = attrs.evolve(Options.defaults(), cni_conf_file=str(conf))
-    await trio.to_thread.run_sync(lambda: podnet.cleanup(options, runner=Runner(box.node)))
+    environ = {"KUBE_ROUTER_CNI_CONF_FILE": str(conf)}
+    await trio.to_thread.run_sync(
+        lambda: podnet.cleanup(Options.defaults(), runner=Runner(box.node), environ=environ)
+    )
     assert not conf.exists()
     assert "kube-router" not in run_in(box.node, "ipset", "list", "-n")
     for tool in ("iptables-nft-save", "ip6tables-nft-save"):
