@@ -171,8 +171,9 @@ class PodNetController:
                 try:
                     await sock.recv(65536)
                 except OSError as error:  # ENOBUFS: events were lost; sweep anyway
-                    if error.errno != errno.ENOBUFS:
-                        raise
+                    if error.errno != errno.ENOBUFS:  # the periodic sync still sweeps
+                        log.warning("link watch stopped: %s", error)
+                        return
                 await trio.sleep(DEBOUNCE)
                 _drain_socket(events)
                 try:
