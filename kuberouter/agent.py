@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from kuberouter.controllers import firewall
 from kuberouter.controllers.firewall import start_firewall
+from kuberouter.controllers.loadbalancer import start_loadbalancer
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.options import Options
@@ -102,6 +103,9 @@ async def run_agent(
                     serve_http, options.metrics_addr or "", options.metrics_port, routes
                 )
             started = options.run_firewall and await start_firewall(nursery, options, store, health)
+            if options.run_loadbalancer:
+                api = watcher.api_client
+                started = await start_loadbalancer(nursery, options, store, health, api) or started
             if not started:
                 log.warning("no controller is running: watching the cluster only")
             task_status.started()
