@@ -35,7 +35,7 @@ from kuberouter.k8s import client, writes
 from kuberouter.k8s.election import LeaderElection
 from kuberouter.k8s.lease import Timings
 from kuberouter.k8s.store import Change, Store
-from kuberouter.lballoc.allocator import Allocator, Plan
+from kuberouter.lballoc.allocator import Allocator, Plan, unreadable
 from kuberouter.lballoc.pools import Pools
 from kuberouter.model import InvalidObject, Service
 from kuberouter.options import Options
@@ -121,6 +121,7 @@ class LoadBalancerController:
         self.store, self.api_client, self.allocator = store, api_client, allocator
         self.election, self.health, self.sync_period = election, health, sync_period
         self._problems: dict[str, str] = {}  # key -> problem last logged
+        self._fresh_needed = True  # the allocator's picture must come from a new list
         self.writes = 0  # status writes that succeeded (tests wait on these)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -144,13 +145,12 @@ class LoadBalancerController:
                 LEADER.set(1 if turns[-1] else 0)
             if turns and turns[-1]:
                 await self._sync("became the leader", fresh=True)
-            elif changed and self.election.leading():
-                for change in changed:
-                    self.allocator.observe(change.key, cast(Service | None, change.new))
+            elif changed and self.election.leading() and not self._fresh_needed:
+                self._observe_changes(changed)
                 await self._bring_in_line({change.key for change in changed})
             if trio.current_time() >= deadline or turns:
                 if self.election.leading() and not turns:
-                    await self._sync("periodic sync", fresh=False)
+                    await self._sync("periodic sync", fresh=self._fresh_needed)
                 self._beat()
                 deadline = trio.current_time() + self.sync_period
 
@@ -159,7 +159,9 @@ class LoadBalancerController:
         start = time.perf_counter()
         try:
             if fresh:
+                self._fresh_needed = True
                 self.allocator.reset(await trio.to_thread.run_sync(self._list_services))
+                self._fresh_needed = False
             else:
                 self._observe_store()
             self.allocator.expire(trio.current_time())
@@ -171,21 +173,32 @@ class LoadBalancerController:
         log.debug("load balancer %s done", why)
 
     def _list_services(self) -> list[Service]:
+        """Every Service; one the model refuses still holds its addresses (a stand-in)."""
         found = []
-        for page in client.list_pages(self.api_client, client.RESOURCES_BY_KIND["Service"]):
+        resource = client.RESOURCES_BY_KIND["Service"]
+        for page in client.list_pages(self.api_client, resource):
             for raw in page.get("items") or []:
-                view = client.convert(client.RESOURCES_BY_KIND["Service"], raw)
-                if isinstance(view, Service):
-                    found.append(view)
+                view = client.convert(resource, raw)
+                stand_in = view if isinstance(view, Service) else unreadable(raw)
+                if stand_in is not None:
+                    found.append(stand_in)
         return found
 
     def _observe_store(self) -> None:
         current = self.store.snapshot().items(Service)
+        refused = {key for kind, key in self.store.invalid() if kind == "Service"}
         for key in self.allocator.known():
-            if key not in current:
+            if key not in current and key not in refused:
                 self.allocator.observe(key, None)
         for key, service in current.items():
             self.allocator.observe(key, service)
+
+    def _observe_changes(self, changes: list[Change]) -> None:
+        refused = {key for kind, key in self.store.invalid() if kind == "Service"}
+        for change in changes:
+            if change.new is None and change.key in refused:
+                continue  # refused, not deleted: what we knew of it stays held
+            self.allocator.observe(change.key, cast(Service | None, change.new))
 
     async def _bring_in_line(self, keys: Iterable[str]) -> None:
         """Write where a plan changes something; a failed write waits for the next period."""

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
+from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped,unused-ignore]
 
 from kuberouter.k8s.client import ApiClient
 
@@ -27,7 +28,7 @@ class ApiError(Exception):
 
 
 # What a request may fail with: the server's answer, or the way to it.
-FAILURES = (ApiError, urllib3.exceptions.HTTPError, OSError, ValueError)
+FAILURES = (ApiError, ApiException, urllib3.exceptions.HTTPError, OSError, ValueError)
 
 
 def request(

@@ -23,7 +23,8 @@ the reading and writing.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 
@@ -31,6 +32,7 @@ from kuberouter.lballoc.pools import Pools, family_of
 from kuberouter.model.service import IPFamily, Service
 
 CLASS_NAME = "kube-router"  # upstream's spec.loadBalancerClass
+UNREADABLE = "(unreadable)"  # the class of stand-ins for Services the model refuses
 
 
 @attrs.frozen
@@ -54,6 +56,42 @@ class Plan:
 
 def _int(ip: str) -> int:
     return int(ipaddress.ip_address(ip))
+
+
+def unreadable(raw: Mapping[str, Any]) -> Service | None:
+    """A stand-in for a Service the model refuses: it keeps holding the addresses of its
+    status and externalIPs (so none is handed out twice) and is never written to."""
+    meta = _mapping(raw, "metadata")
+    name, namespace = meta.get("name"), meta.get("namespace") or "default"
+    if not isinstance(name, str) or not isinstance(namespace, str):
+        return None
+    entries = _list(_mapping(_mapping(raw, "status"), "loadBalancer"), "ingress")
+    ingress = [entry.get("ip") for entry in entries if isinstance(entry, Mapping)]
+    return Service(
+        namespace=namespace, name=name, type="LoadBalancer", load_balancer_class=UNREADABLE,
+        load_balancer_ips=_addresses(ingress),
+        external_ips=_addresses(_list(_mapping(raw, "spec"), "externalIPs")),
+    )  # fmt: skip
+
+
+def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(obj: Mapping[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _addresses(values: Iterable[Any]) -> tuple[str, ...]:
+    found = []
+    for value in values:
+        try:
+            found.append(ipaddress.ip_address(value).compressed)
+        except ValueError:  # not an address: holds nothing
+            continue
+    return tuple(dict.fromkeys(found))
 
 
 class Allocator:

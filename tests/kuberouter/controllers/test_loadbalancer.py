@@ -132,6 +132,25 @@ async def test_a_restart_reads_back_what_is_allocated(srv: ApiServer, kubeconfig
     assert before == {"10.0.0.0", "10.0.0.1"} and ingress(srv, "d") == ["10.0.0.3"]
 
 
+async def test_a_service_the_model_refuses_keeps_its_address(
+    srv: ApiServer, kubeconfig: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    odd = {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "odd", "namespace": "default"},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "ICMP"}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.0"}]}},
+    }  # fmt: skip
+    srv.store.put(odd)
+    create(srv, "a")
+    with caplog.at_level(logging.WARNING, "kuberouter.controllers.loadbalancer"):
+        async with agent(kubeconfig, "node-a", ranges=("10.0.0.0/31",)):
+            await wait_until(lambda: ingress(srv, "a") == ["10.0.0.1"])
+            await trio.sleep(2.5)  # a periodic repair, from the store (which refuses odd)
+            create(srv, "b")
+            await wait_until(lambda: "default/b: no free IPv4 address" in caplog.text)
+    assert ingress(srv, "b") == [] and ingress(srv, "odd") == ["10.0.0.0"]
+
+
 async def test_one_allocator_at_a_time_and_a_takeover(srv: ApiServer, kubeconfig: Path) -> None:
     async with trio.open_nursery() as nursery:
         first, second = trio.CancelScope(), trio.CancelScope()

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pytest
 
-from kuberouter.lballoc.allocator import Allocator, Plan
+from kuberouter.lballoc.allocator import Allocator, Plan, unreadable
 from kuberouter.lballoc.pools import Pools
 from kuberouter.model.service import Service
 
@@ -171,3 +171,18 @@ def test_a_duplicate_stays_with_the_external_ip_then_the_first_name() -> None:
     assert (second.release, second.add) == (("10.0.0.0",), ("10.0.0.1",))
     alloc.observe("ns/z", Service(namespace="ns", name="z", external_ips=("10.0.0.0",)))
     assert alloc.plan(lb("a", "10.0.0.0")).release == ("10.0.0.0",)
+
+
+def test_a_service_the_model_refuses_still_holds_its_addresses() -> None:
+    raw = {
+        "metadata": {"name": "odd", "namespace": "ns"},
+        "spec": {"externalIPs": ["10.0.0.1", "nonsense"], "ports": "not a list"},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.0.0.0"}, {"hostname": "x"}, 7]}},
+    }
+    stand_in = unreadable(raw)
+    assert stand_in is not None and stand_in.key == "ns/odd"
+    alloc = allocator()
+    alloc.reset([stand_in])
+    assert alloc.plan(stand_in) == Plan("ns/odd", keep=("10.0.0.0",))  # never written to
+    assert alloc.plan(lb("a")).add == ("10.0.0.2",)
+    assert unreadable({"metadata": {"name": 5}}) is None
