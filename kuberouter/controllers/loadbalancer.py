@@ -271,6 +271,8 @@ class LoadBalancerController:
             self._problems.pop(plan.key, None)
 
     def _gauges(self) -> None:
+        known = self.allocator.known()
+        self._problems = {k: v for k, v in self._problems.items() if k in known}  # gone: no problem
         for family in ("IPv4", "IPv6"):
             ALLOCATED.labels(family=family).set(self.allocator.allocated(family))
         UNSATISFIED.set(len(self._problems))
