@@ -100,6 +100,7 @@ class Allocator:
         self._services: dict[str, Service] = {}
         self._held: dict[str, tuple[tuple[str, ...], float]] = {}  # key -> (written, until)
         self._owners: dict[str, set[str]] = {}  # pool address -> keys holding it
+        self._in_use: dict[IPFamily, int] = {"IPv4": 0, "IPv6": 0}  # len(_owners) per family
         self._cursor: dict[IPFamily, int] = {}
 
     # What the cluster holds.
@@ -109,6 +110,7 @@ class Allocator:
         self._services.clear()
         self._held.clear()
         self._owners.clear()
+        self._in_use = {"IPv4": 0, "IPv6": 0}
         for service in services:
             self.observe(service.key, service)
 
@@ -147,7 +149,7 @@ class Allocator:
 
     def allocated(self, family: IPFamily) -> int:
         """Pool addresses of `family` in use."""
-        return sum(1 for ip in self._owners if family_of(ip) == family)
+        return self._in_use[family]
 
     def is_ours(self, service: Service) -> bool:
         if service.type != "LoadBalancer":
@@ -260,7 +262,10 @@ class Allocator:
 
     def _index(self, key: str) -> None:
         for ip in self._holding(key):
-            self._owners.setdefault(ip, set()).add(key)
+            if ip not in self._owners:
+                self._owners[ip] = set()
+                self._in_use[family_of(ip)] += 1
+            self._owners[ip].add(key)
 
     def _unindex(self, key: str) -> None:
         for ip in self._holding(key):
@@ -269,3 +274,4 @@ class Allocator:
                 owners.discard(key)
                 if not owners:
                     del self._owners[ip]
+                    self._in_use[family_of(ip)] -= 1
