@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from kuberouter.controllers import firewall, podnet
 from kuberouter.controllers.firewall import start_firewall
+from kuberouter.controllers.loadbalancer import start_loadbalancer
 from kuberouter.controllers.podnet import start_podnet
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
@@ -107,6 +108,9 @@ async def run_agent(
                 )
             started = options.run_firewall and await start_firewall(nursery, options, store, health)
             started |= options.run_router and await start_podnet(nursery, options, store, health)
+            if options.run_loadbalancer:
+                api = watcher.api_client
+                started = await start_loadbalancer(nursery, options, store, health, api) or started
             if not started:
                 log.warning("no controller is running: watching the cluster only")
             task_status.started()

@@ -22,8 +22,8 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "run-router", "run-service-proxy", "run-loadbalancer",
-    "service-cluster-ip-range", "service-external-ip-range", "loadbalancer-ip-range",
+    "run-router", "run-service-proxy",
+    "service-cluster-ip-range", "service-external-ip-range",
     "enable-pprof",
     # router (BGP)
     "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
@@ -43,8 +43,6 @@ NOT_IMPLEMENTED: frozenset[str] = frozenset({
     "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
     "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
     "strict-external-ip-validation", "runtime-endpoint",
-    # load balancer allocator
-    "loadbalancer-default-class", "loadbalancer-sync-period",
 })  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """One real `kube-router` agent per node, inside the node's namespace.
 
-Each agent is started with --hostname-override=<node>, the box's kubeconfig and the BGP
-settings matching the ToR. The box turns off the controllers that cannot work here yet
-(the service proxy needs IPVS, which this kernel lacks) or that a demo opts into (the
-firewall): `--agent-arg=--run-firewall` turns it back on, since later flags win.
+Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
+settings matching the ToR and the LoadBalancer allocator over the box's range. The box
+turns off the controllers that cannot work here yet (the service proxy needs IPVS, which
+this kernel lacks) or that a demo opts into (the firewall): `--agent-arg=--run-firewall`
+turns it back on, since later flags win.
 """
 
 from __future__ import annotations
@@ -16,10 +17,20 @@ from pathlib import Path
 
 from kuberouter.cluster import netns, procs
 from kuberouter.cluster.state import Process, State
-from kuberouter.cluster.topology import CLUSTER_ASN, HEALTH_PORT, TOR_ASN, Node, Topology
+from kuberouter.cluster.topology import (
+    CLUSTER_ASN,
+    HEALTH_PORT,
+    LOADBALANCER_RANGE,
+    TOR_ASN,
+    Node,
+    Topology,
+)
 from kuberouter.podnet.desired import CNI_CONF_ENV
 
-BASE_ARGS = ("--run-firewall=false", "--run-service-proxy=false")
+BASE_ARGS = (
+    "--run-firewall=false", "--run-service-proxy=false",
+    "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
+)  # fmt: skip
 CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc
 
 

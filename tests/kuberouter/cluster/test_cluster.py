@@ -114,6 +114,13 @@ def test_up_serves_clients_and_traffic_then_down_leaves_nothing(box: Box) -> Non
     policy.write_text(POLICY)
     assert "networkpolicy/deny-web created" in _ok(box.ctl("load", "-f", str(policy)))
     assert "deny-web" in _ok(box.kubectl("get", "networkpolicies"))
+    _ok(box.kubectl("create", "service", "loadbalancer", "web", "--tcp=80:8080"))
+    jsonpath = "jsonpath={.status.loadBalancer.ingress[*].ip}"
+    deadline = time.monotonic() + 20
+    while not (address := _ok(box.kubectl("get", "svc", "web", "-o", jsonpath)).strip()):
+        assert time.monotonic() < deadline, "no LoadBalancer address from the agents"
+        time.sleep(0.2)
+    assert address == "10.243.0.0"  # the first of the box's range
 
     started = time.monotonic()
     _ok(box.ctl("down"))
