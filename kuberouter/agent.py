@@ -17,8 +17,10 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall, routing
+from kuberouter.controllers import firewall, podnet, routing
 from kuberouter.controllers.firewall import node_name, start_firewall
+from kuberouter.controllers.loadbalancer import start_loadbalancer
+from kuberouter.controllers.podnet import start_podnet
 from kuberouter.controllers.routing import RoutingController, start_router
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
@@ -34,6 +36,7 @@ CleanupStep = Callable[[Options], None]
 CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
     ("firewall", firewall.cleanup),
     ("routing", routing.cleanup),
+    ("pod network", podnet.cleanup),
 )
 
 
@@ -121,6 +124,10 @@ async def _start(
         events = NodeEvents(watcher.api_client, node_name(options))
         router = await start_router(nursery, options, store, health, events)
     started = options.run_firewall and await start_firewall(nursery, options, store, health)
+    started |= options.run_router and await start_podnet(nursery, options, store, health)
+    if options.run_loadbalancer:
+        api = watcher.api_client
+        started = await start_loadbalancer(nursery, options, store, health, api) or started
     if not (started or router):
         log.warning("no controller is running: watching the cluster only")
     return router

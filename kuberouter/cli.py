@@ -292,8 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.info("FLAG: --%s=%s", flag.name, go_quote(format_value(flag, opts.value(flag))))
     if opts.cleanup_config:
         return _run_cleanup(opts)
-    if not (opts.run_router or opts.run_service_proxy or opts.run_firewall):
-        logger.info("Router, Firewall or Service proxy functionality must be specified. Exiting!")
+    if not (
+        opts.run_router or opts.run_service_proxy or opts.run_firewall or opts.run_loadbalancer
+    ):
+        logger.info(
+            "Router, Firewall, Service proxy or LoadBalancer functionality must be specified."
+            " Exiting!"
+        )
         return 0
     return _run_agent(opts)
 

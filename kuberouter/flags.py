@@ -109,7 +109,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("cleanup-config", B, "false", GEN,
          "Remove the configuration kube-router creates and exit (today the network "
          "policy firewall's: its iptables chains and jumps in both iptables variants, "
-         "its ipsets and its nftables tables)."),
+         "its ipsets and its nftables tables; and the pod network's: its egress rule and "
+         "sets and the CNI file; kube-bridge stays)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,
@@ -208,7 +209,9 @@ FLAGS: tuple[Flag, ...] = (
          "Min interval in milliseconds to receive BFD control packets.", low=1, high=2**32 // 1000),
     # --- Pod network -----------------------------------------------------------------------
     Flag("enable-cni", B, "true", POD, "Enable CNI plugin. Disable if you want to use "
-         "kube-router features alongside another CNI plugin."),
+         "kube-router features alongside another CNI plugin. The file written is "
+         "$KUBE_ROUTER_CNI_CONF_FILE (default /etc/cni/net.d/10-kuberouter.conflist; "
+         "*.conflist: bridge and portmap, any other name: the bridge plugin alone)."),
     Flag("auto-mtu", B, "true", POD, "Auto detect and set the largest possible MTU for "
          "kube-bridge and pod interfaces (also accounts for IPIP overlay network when "
          "enabled)."),

@@ -22,20 +22,17 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "run-service-proxy", "run-loadbalancer",
+    "run-service-proxy",
     "enable-pprof",
     # router (BGP): GoBGP's admin server is replaced by --bgp-control-socket; the BFD port
     # is the standard one (RFC 5881); AWS is not supported
     "disable-source-dest-check", "gobgp-admin-address", "gobgp-admin-port", "bfd-port",
     # pod network
-    "enable-cni", "auto-mtu", "enable-pod-egress",
     # service proxy
     "ipvs-sync-period", "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
     "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
     "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
     "strict-external-ip-validation", "runtime-endpoint",
-    # load balancer allocator
-    "loadbalancer-default-class", "loadbalancer-sync-period",
 })  # fmt: skip
 
 

@@ -9,6 +9,7 @@ PACKAGES=(
   iproute2 iputils-ping procps psmisc
   frr gobgpd bird2
   iptables ipset nftables
+  containernetworking-plugins
   podman runc debootstrap
 )
 

@@ -1,9 +1,10 @@
 """One real `kube-router` agent per node, inside the node's namespace.
 
-Each agent is started with --hostname-override=<node>, the box's kubeconfig and the BGP
-settings matching the ToR. The box turns off the controllers that cannot work here yet
-(the service proxy needs IPVS, which this kernel lacks) or that a demo opts into (the
-firewall): `--agent-arg=--run-firewall` turns it back on, since later flags win.
+Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
+settings matching the ToR and the LoadBalancer allocator over the box's range. The box
+turns off the controllers that cannot work here yet (the service proxy needs IPVS, which
+this kernel lacks) or that a demo opts into (the firewall): `--agent-arg=--run-firewall`
+turns it back on, since later flags win.
 """
 
 from __future__ import annotations
@@ -16,9 +17,21 @@ from pathlib import Path
 
 from kuberouter.cluster import netns, procs
 from kuberouter.cluster.state import Process, State
-from kuberouter.cluster.topology import CLUSTER_ASN, HEALTH_PORT, TOR_ASN, Node, Topology
+from kuberouter.cluster.topology import (
+    CLUSTER_ASN,
+    HEALTH_PORT,
+    LOADBALANCER_RANGE,
+    TOR_ASN,
+    Node,
+    Topology,
+)
+from kuberouter.podnet.desired import CNI_CONF_ENV
 
-BASE_ARGS = ("--run-firewall=false", "--run-service-proxy=false")
+BASE_ARGS = (
+    "--run-firewall=false", "--run-service-proxy=false",
+    "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
+)  # fmt: skip
+CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc
 
 
 class AgentError(RuntimeError):
@@ -61,7 +74,13 @@ def health_port(extra: Sequence[str]) -> int:
 def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Process]:
     extra = state.agent_args
     return [
-        procs.start(state, role(node), node.netns, argv(topology, node, kubeconfig, extra))
+        procs.start(
+            state,
+            role(node),
+            node.netns,
+            argv(topology, node, kubeconfig, extra),
+            env={CNI_CONF_ENV: str(state.path / "cni" / node.name / CNI_CONF)},
+        )
         for node in topology.nodes
     ]
 

@@ -12,7 +12,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kuberouter.cluster.state import Process, State
@@ -24,13 +24,16 @@ def slug(role: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", role)
 
 
-def start(state: State, role: str, netns: str, argv: Sequence[str]) -> Process:
-    """Start `argv` inside `netns`, detached, logging to <state>/logs/<role>.log."""
+def start(
+    state: State, role: str, netns: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> Process:
+    """Start `argv` inside `netns`, detached, logging to <state>/logs/<role>.log; `env` is
+    added to this process's environment."""
     state.log_dir.mkdir(exist_ok=True)
     state.pid_dir.mkdir(exist_ok=True)
     log = state.log_dir / f"{slug(role)}.log"
     command = ["ip", "netns", "exec", netns, *argv]  # ip execs the command: same pid
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log, "ab") as out:
         child = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

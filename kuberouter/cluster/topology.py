@@ -12,6 +12,9 @@ carry the prefix). Nothing is ever created in the host's own namespace.
     node ns: bridge kube-bridge 10.244.<i-1>.1/24 (pod gateway)
       <name>-p<j>  <- veth ->  pod ns <name>-node<i>-pod<j>: eth0 10.244.<i-1>.<1+j>/24
 
+LoadBalancer Services get their addresses from 10.243.0.0/24 (the agents run the
+allocator; one of them leads).
+
 Pods given as manifests to `up -f` ("placed" pods) follow a node's generated ones, in the
 order given (j = pods per node + 1, ...); the state file records their (node, namespace/name)
 so the same picture is rebuilt from it.
@@ -29,6 +32,7 @@ from typing import Any
 
 FABRIC = ipaddress.ip_network("10.240.0.0/24")
 POD_SUPERNET = ipaddress.ip_network("10.244.0.0/16")  # upstream's usual cluster CIDR
+LOADBALANCER_RANGE = ipaddress.ip_network("10.243.0.0/24")  # --loadbalancer-ip-range
 API_PORT = 6443
 TOR_ASN = 64512  # upstream kube-router's default cluster ASN; the ToR peers over iBGP
 CLUSTER_ASN = 64512

@@ -26,6 +26,7 @@ from typing import cast
 import prometheus_client
 import trio
 
+from kuberouter.controllers.batch import next_batch
 from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
 from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
@@ -38,7 +39,6 @@ from kuberouter.options import Options
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE = 0.05  # seconds to gather a burst of changes into one sync
 KINDS = ("Namespace", "Pod", "NetworkPolicy", "Node")
 
 SYNC_TIME = prometheus_client.Histogram(
@@ -150,22 +150,12 @@ class FirewallController:
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
-                batch = await self._next_batch(changes, deadline)
+                batch = await next_batch(changes, deadline)
                 if batch:
                     await self._sync("update", repair=self.programmed is None, changes=batch)
                 if trio.current_time() >= deadline:
                     await self._sync("reconcile", repair=True)
                     deadline = trio.current_time() + self.sync_period
-
-    async def _next_batch(
-        self, changes: trio.MemoryReceiveChannel[Change], deadline: float
-    ) -> list[Change]:
-        """Wait for a change (until `deadline`), let the burst settle, drain it."""
-        with trio.move_on_at(deadline):
-            first = await changes.receive()
-            await trio.sleep(DEBOUNCE)
-            return [first, *_drain(changes)]
-        return []
 
     async def _sync(
         self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
@@ -197,15 +187,6 @@ class FirewallController:
         if repair:
             return self.backend.reconcile(desired)
         return self.backend.apply(desired, self.programmed)
-
-
-def _drain(changes: trio.MemoryReceiveChannel[Change]) -> list[Change]:
-    drained: list[Change] = []
-    while True:
-        try:
-            drained.append(changes.receive_nowait())
-        except trio.WouldBlock:
-            return drained
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------

@@ -1,4 +1,5 @@
-"""Data-plane adapters: the network-policy firewall as iptables + ipset or nftables.
+"""Data-plane adapters: the network-policy firewall as iptables + ipset or nftables, and
+the pod network (kube-bridge, the CNI file, egress masquerading).
 
 firewall.py   the FirewallBackend Protocol, ApplyStats, the apply/reconcile/cleanup loop
 plan.py       what to change (diff of DesiredStates, or of desired and programmed)
@@ -7,6 +8,10 @@ nftables.py   one `nft -f` transaction per change, tables kube-router-filter-ipv
 cleanup.py    --cleanup-config: everything of ours in both iptables variants, ipset, nft
 fake.py       an in-memory back end for controller tests
 commands.py   every tool call, optionally inside a network namespace
+bridge.py     kube-bridge through `ip`: gateways, MTU, hairpin on its ports, link events
+cniconf.py    the CNI file: written atomically and only when its text changes
+egress.py     pod egress: kube-router-pod-subnets/-node-ips sets + the MASQUERADE rule
+fake_podnet.py  in-memory bridge and egress back ends for controller tests
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ sets only (KUBE-SRC-/KUBE-DST-, their inet6: twins, and leftover TMP- sets).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.plan import Listing, is_our_set, member_changes
@@ -49,13 +49,16 @@ class Ipset:
         return parse_save(self.runner.run("ipset", "save").stdout)
 
 
-def parse_save(text: str) -> dict[tuple[int, str], Listing]:
+def parse_save(
+    text: str, keep: Callable[[str], bool] = is_our_set
+) -> dict[tuple[int, str], Listing]:
+    """The sets named by `keep` (default: the firewall's own) in an `ipset save` text."""
     headers: dict[str, tuple[int, str]] = {}
     members: dict[str, list[str]] = {}
     for line in text.splitlines():
         verb, _, rest = line.partition(" ")
         name, _, rest = rest.partition(" ")
-        if not is_our_set(name):
+        if not keep(name):
             continue
         if verb == "create":
             fields = rest.split()

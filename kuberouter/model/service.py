@@ -21,11 +21,15 @@ from kuberouter.model.node import kube_router_annotations
 from kuberouter.model.objects import PROTOCOLS
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
+IPFamily = Literal["IPv4", "IPv6"]
+FamilyPolicy = Literal["SingleStack", "PreferDualStack", "RequireDualStack"]
 TrafficPolicy = Literal["Cluster", "Local"]
 Affinity = Literal["None", "ClientIP"]
 SERVICE_TYPES: tuple[ServiceType, ...] = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 TRAFFIC_POLICIES: tuple[TrafficPolicy, ...] = ("Cluster", "Local")
 AFFINITIES: tuple[Affinity, ...] = ("None", "ClientIP")
+IP_FAMILIES: tuple[IPFamily, ...] = ("IPv4", "IPv6")
+FAMILY_POLICIES: tuple[FamilyPolicy, ...] = ("SingleStack", "PreferDualStack", "RequireDualStack")
 DEFAULT_AFFINITY_TIMEOUT = 10800
 SERVICE_PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -75,6 +79,11 @@ class Service:
     internal_traffic_policy: TrafficPolicy = "Cluster"
     session_affinity: Affinity = "None"
     session_affinity_timeout: int = DEFAULT_AFFINITY_TIMEOUT
+    # What a LoadBalancer allocator reads: the class, a requested address, the families.
+    load_balancer_class: str = ""  # spec.loadBalancerClass
+    requested_load_balancer_ip: str = ""  # spec.loadBalancerIP (deprecated upstream, honoured)
+    ip_families: tuple[IPFamily, ...] = ()
+    ip_family_policy: FamilyPolicy = "SingleStack"
 
     @property
     def key(self) -> str:
@@ -121,16 +130,31 @@ class Service:
             internal_traffic_policy=_choice(spec, "internalTrafficPolicy", TRAFFIC_POLICIES),
             session_affinity=_choice(spec, "sessionAffinity", AFFINITIES),
             session_affinity_timeout=_affinity_timeout(spec),
+            load_balancer_class=fields.string(spec, "loadBalancerClass", "spec", default=""),
+            requested_load_balancer_ip=_optional_ip(spec, "loadBalancerIP"),
+            ip_families=tuple(
+                _one_of(value, path, IP_FAMILIES)
+                for path, value in fields.items(spec, "ipFamilies", "spec")
+            ),
+            ip_family_policy=_choice(spec, "ipFamilyPolicy", FAMILY_POLICIES),
         )
 
 
 def _choice(spec: Mapping[str, Any], key: str, allowed: tuple[T, ...]) -> T:
     """An enum field; missing or empty means the first (the API default)."""
-    value = spec.get(key) or allowed[0]
+    return _one_of(spec.get(key) or allowed[0], f"spec.{key}", allowed)
+
+
+def _one_of(value: Any, path: str, allowed: tuple[T, ...]) -> T:
     for choice in allowed:
         if value == choice:
             return choice
-    raise FieldError(f"spec.{key}", f"{value!r} is not one of {', '.join(allowed)}")
+    raise FieldError(path, f"{value!r} is not one of {', '.join(allowed)}")
+
+
+def _optional_ip(spec: Mapping[str, Any], key: str) -> str:
+    value = spec.get(key)
+    return fields.ip_address(value, f"spec.{key}") if value else ""
 
 
 def _ip_list(obj: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:

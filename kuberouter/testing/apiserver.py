@@ -196,7 +196,9 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--bookmark-interval", type=float, default=60.0, metavar="SECONDS")
     parser.add_argument("--history-size", type=int, default=10000, metavar="EVENTS")
-    parser.add_argument("--service-cidr", default="10.96.0.0/12")
+    parser.add_argument(
+        "--service-cidr", default="10.96.0.0/12", help="one range, or two (v4,v6) for dual-stack"
+    )
     parser.add_argument(
         "--no-tls", action="store_true", help="plain HTTP (kubectl then sends no token)"
     )

@@ -6,6 +6,7 @@ k8s.io/apimachinery/pkg/api/errors closely.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kuberouter.testing.resources import Resource
@@ -125,15 +126,17 @@ def method_not_allowed(method: str) -> ApiError:
     )
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    accepted = "application/json, application/merge-patch+json, " + ", ".join(
-        ("application/strategic-merge-patch+json", "application/json-patch+json")
-    )
+def unsupported_media_type(content_type: str, accepted: Sequence[str]) -> ApiError:
     message = (
         f"the body of the request was in an unknown format ({content_type!r})"
-        f" - accepted media types include: {accepted}"
+        f" - accepted media types include: {', '.join(accepted)}"
     )
     return ApiError(415, "UnsupportedMediaType", message)
+
+
+def not_acceptable(*offered: str) -> ApiError:
+    message = f"only the following media types are accepted: {', '.join(offered)}"
+    return ApiError(406, "NotAcceptable", message)
 
 
 def path_not_found(path: str) -> ApiError:

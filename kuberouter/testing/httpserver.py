@@ -1,7 +1,9 @@
 """The HTTP layer: parse the request, call the store, frame the answer (JSON or a watch stream).
 
-HTTP/1.1 with keep-alive; a watch is one chunked response of JSON lines. Every error
-leaves as a `Status` object. Nothing here holds state: it lives in the store.
+HTTP/1.1 with keep-alive; a watch is one chunked response of JSON lines. Request bodies
+may be JSON, YAML or Kubernetes protobuf (protobuf.py: kubectl's typed commands send it);
+answers are JSON, and a client that accepts no JSON gets 406. Every error leaves as a
+`Status` object. Nothing here holds state: it lives in the store.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from kuberouter.testing import errors, patch, routes, tables, watch
+from kuberouter.testing import errors, patch, protobuf, routes, tables, watch
 from kuberouter.testing.errors import ApiError
 from kuberouter.testing.routes import Route
 from kuberouter.testing.selectors import object_predicate
@@ -29,6 +31,9 @@ from kuberouter.testing.store import Store, WatchDroppedError
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")  # open to anonymous, as upstream
+JSON, YAML = "application/json", ("application/yaml", "application/x-yaml")
+BODY_TYPES = (JSON, *YAML, protobuf.MEDIA_TYPE)  # what a create or an update may be sent in
+ANSWERABLE = ("*/*", "application/*", JSON)  # answers are JSON only
 
 
 class ApiHTTPServer(ThreadingHTTPServer):
@@ -136,6 +141,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             if self.server.store.latency:
                 time.sleep(self.server.store.latency)
             self._authenticate(url.path)
+            self._check_accept()
             self._route(method, url.path, body)
         except ApiError as error:
             self._send_json(error.code, error.status())
@@ -154,6 +160,14 @@ class ApiHandler(BaseHTTPRequestHandler):
             presented.strip().encode(), self.server.token.encode()
         ):
             raise errors.unauthorized()
+
+    def _check_accept(self) -> None:
+        """406 unless the client takes JSON, as the real server answers a media type it
+        cannot encode (kubectl's protobuf requests accept JSON too)."""
+        accept = self.headers.get("Accept") or ""
+        offered = [media.split(";")[0].strip().lower() for media in accept.split(",")]
+        if accept.strip() and not any(media in ANSWERABLE for media in offered):
+            raise errors.not_acceptable(JSON)
 
     def _route(self, method: str, path: str, body: bytes) -> None:
         if path.rstrip("/") in ("/healthz", "/livez", "/readyz"):
@@ -221,8 +235,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _patch(self, route: Route, name: str, body: bytes) -> None:
         content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
         if content_type not in patch.PATCH_TYPES:
-            raise errors.unsupported_media_type(content_type)
-        document = self._parse(body)
+            raise errors.unsupported_media_type(content_type, patch.PATCH_TYPES)
+        document = self._parse(body, JSON)
 
         def apply(current: dict[str, Any]) -> dict[str, Any]:
             return patch.apply_patch(content_type, current, document)
@@ -351,13 +365,19 @@ class ApiHandler(BaseHTTPRequestHandler):
             pass  # trailers
         return data
 
-    def _parse(self, body: bytes) -> Any:
-        content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0]
+    def _parse(self, body: bytes, content_type: str | None = None) -> Any:
+        """The request's object, from JSON, YAML or protobuf (the Content-Type says which)."""
+        given = self.headers.get("Content-Type") or JSON
+        content_type = content_type or given.split(";")[0].strip().lower()
+        if content_type not in BODY_TYPES:
+            raise errors.unsupported_media_type(content_type, BODY_TYPES)
         try:
-            if content_type.strip() in ("application/yaml", "application/x-yaml"):
+            if content_type == protobuf.MEDIA_TYPE:
+                return protobuf.decode(body)
+            if content_type in YAML:
                 return yaml.safe_load(body)
             return json.loads(body or b"null")
-        except (ValueError, yaml.YAMLError) as error:
+        except (ValueError, yaml.YAMLError) as error:  # ProtobufError is a ValueError
             raise errors.bad_request(
                 f"the body of the request could not be decoded: {error}"
             ) from None

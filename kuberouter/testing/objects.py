@@ -13,12 +13,14 @@ import ipaddress
 import random
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kuberouter.testing import leases, services
 from kuberouter.testing.errors import bad_request, invalid
 from kuberouter.testing.resources import Resource
+from kuberouter.testing.services import Network
 
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -37,6 +39,14 @@ def _validate_name(resource: Resource, name: str) -> None:
     pattern, limit = (_LABEL, 63) if label_only else (_SUBDOMAIN, 253)
     if len(name) > limit or not pattern.match(name):
         raise invalid(resource, name, "metadata.name", f"Invalid value: {name!r}: not a valid name")
+
+
+def require_resource_version(resource: Resource, name: str, body: Any) -> None:
+    """For kinds that forbid blind updates (Lease): a PUT must name the version it replaces."""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    if not (isinstance(meta, dict) and meta.get("resourceVersion")):
+        detail = "Invalid value: 0x0: must be specified for an update"
+        raise invalid(resource, name, "metadata.resourceVersion", detail)
 
 
 def prepare_create(resource: Resource, body: Any, namespace: str | None) -> dict[str, Any]:
@@ -132,7 +142,7 @@ def bump_generation(old: dict[str, Any], new: dict[str, Any]) -> None:
 
 def _keep_allocations(old_spec: dict[str, Any], spec: dict[str, Any]) -> None:
     # Like the real registry, an update that omits allocated values keeps them.
-    for field in ("clusterIP", "clusterIPs"):
+    for field in ("clusterIP", "clusterIPs", "ipFamilyPolicy"):
         if not spec.get(field) and old_spec.get(field):
             spec[field] = copy.deepcopy(old_spec[field])
     old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or []}
@@ -148,10 +158,12 @@ def _keep_allocations(old_spec: dict[str, Any], spec: dict[str, Any]) -> None:
 def apply_defaults(
     resource: Resource,
     obj: dict[str, Any],
-    service_cidr: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    service_cidrs: Sequence[Network],
     used_ips: set[str],
     used_node_ports: set[int],
+    old: dict[str, Any] | None = None,
 ) -> None:
+    """`old`: the stored object an update replaces (None on create)."""
     kind = resource.kind
     if kind == "Namespace":
         obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"][
@@ -166,7 +178,10 @@ def apply_defaults(
         _pair_single_and_plural(status, "podIP", "podIPs", plain=False)
         _pair_single_and_plural(status, "hostIP", "hostIPs", plain=False)
     elif kind == "Service":
-        _default_service(resource, obj, service_cidr, used_ips, used_node_ports)
+        old_spec = (old.get("spec") or {}) if old is not None else None
+        _default_service(resource, obj, service_cidrs, used_ips, used_node_ports, old_spec)
+    elif kind == "Lease":
+        leases.default_lease(resource, obj)
     elif kind == "NetworkPolicy":
         _default_network_policy(obj.setdefault("spec", {}))
     elif kind == "EndpointSlice":
@@ -200,56 +215,72 @@ def _default_network_policy(spec: dict[str, Any]) -> None:
 def _default_service(
     resource: Resource,
     obj: dict[str, Any],
-    cidr: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    cidrs: Sequence[Network],
     used_ips: set[str],
     used_node_ports: set[int],
+    old_spec: dict[str, Any] | None,
 ) -> None:
     spec, name = obj.setdefault("spec", {}), obj["metadata"]["name"]
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
-    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+    services.check_load_balancer_fields(resource, name, spec, old_spec)
+    services.check_ingress(resource, name, obj.setdefault("status", {}))
+    obj["status"].setdefault("loadBalancer", {})
     for port in spec.get("ports") or []:
         port.setdefault("protocol", "TCP")
         port.setdefault("targetPort", port.get("port"))
     if spec["type"] == "ExternalName":
         return
     spec.setdefault("internalTrafficPolicy", "Cluster")
-    _default_cluster_ip(resource, name, spec, cidr, used_ips)
+    _default_cluster_ips(resource, name, spec, cidrs, used_ips)
     if spec["type"] in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
         _default_node_ports(resource, name, spec, used_node_ports)
 
 
-def _default_cluster_ip(
+def _default_cluster_ips(
     resource: Resource,
     name: str,
     spec: dict[str, Any],
-    cidr: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    cidrs: Sequence[Network],
     used: set[str],
 ) -> None:
-    ip = spec.get("clusterIP") or (spec.get("clusterIPs") or [""])[0]
+    """One cluster IP per family (services.ip_families); "None" keeps a service headless."""
+    given = list(spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else []))
+    if given[:1] == ["None"]:
+        spec["clusterIP"], spec["clusterIPs"] = "None", ["None"]
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        return
+    families = services.ip_families(resource, name, spec, cidrs, given)
+    by_family = {services.family_of(cidr): cidr for cidr in cidrs}
+    ips = [
+        _cluster_ip(resource, name, by_family[family], given[index] if index < len(given) else "",
+                    used)
+        for index, family in enumerate(families)
+    ]  # fmt: skip
+    spec["clusterIP"], spec["clusterIPs"], spec["ipFamilies"] = ips[0], ips, families
+
+
+def _cluster_ip(resource: Resource, name: str, cidr: Network, ip: str, used: set[str]) -> str:
     if not ip:
-        ip = allocate_ip(cidr, used)
-        if ip is None:
+        allocated = allocate_ip(cidr, used)
+        if allocated is None:
             raise invalid(resource, name, "spec.clusterIP", "Internal error: range is full")
-    elif ip != "None":
-        if ipaddress.ip_address(ip) not in cidr:
-            raise invalid(resource, name, "spec.clusterIP", f"Invalid value: {ip!r}: not in {cidr}")
-        if ip in used:
-            raise invalid(
-                resource,
-                name,
-                "spec.clusterIP",
-                f"Invalid value: {ip!r}: provided IP is already allocated",
-            )
-    spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-    if ip != "None":
-        family = "IPv4" if ipaddress.ip_address(ip).version == 4 else "IPv6"
-        spec.setdefault("ipFamilies", [family])
-    spec.setdefault("ipFamilyPolicy", "SingleStack")
+        used.add(allocated)
+        return allocated
+    if ipaddress.ip_address(ip) not in cidr:
+        raise invalid(resource, name, "spec.clusterIP", f"Invalid value: {ip!r}: not in {cidr}")
+    if ip in used:
+        raise invalid(
+            resource,
+            name,
+            "spec.clusterIP",
+            f"Invalid value: {ip!r}: provided IP is already allocated",
+        )
+    return ip
 
 
-def allocate_ip(cidr: ipaddress.IPv4Network | ipaddress.IPv6Network, used: set[str]) -> str | None:
+def allocate_ip(cidr: Network, used: set[str]) -> str | None:
     """First free address of the dynamic band (the first 256 stay for static picks, as upstream)."""
     start = 256 if cidr.num_addresses > 1024 else 1
     for offset in range(start, min(cidr.num_addresses - 1, start + 65536)):

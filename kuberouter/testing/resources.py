@@ -36,6 +36,8 @@ class Resource:
     has_status: bool = False  # a `status` subresource; then writes to the main resource keep status
     # Fields a fieldSelector may name beyond metadata.name / metadata.namespace.
     selectable_fields: tuple[str, ...] = ()
+    # False: a PUT must carry metadata.resourceVersion (Leases: an update is never blind).
+    unconditional_update: bool = True
 
     @property
     def api_version(self) -> str:
@@ -78,6 +80,7 @@ RESOURCES: tuple[Resource, ...] = (
     ),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     Resource("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
+    Resource("coordination.k8s.io", "v1", "Lease", "leases", True, unconditional_update=False),
     Resource("", "v1", "Event", "events", True, ("ev",), selectable_fields=(
         "involvedObject.kind", "involvedObject.name", "reason", "type", "source",
     )),

@@ -70,7 +70,8 @@ class Store:
         # go (as the namespace controller does); 0: all go at once.
         self.namespace_deletion_delay = namespace_deletion_delay
         self._timers: list[threading.Timer] = []
-        self.service_cidr = ipaddress.ip_network(service_cidr)
+        # One range, or two (one per family) for dual-stack: "10.96.0.0/12,fd00:96::/108".
+        self.service_cidrs = tuple(ipaddress.ip_network(c) for c in service_cidr.split(","))
         self.latency = 0.0  # seconds the HTTP layer waits before answering (a slow server)
         self._cond = threading.Condition(threading.RLock())
         self._objects: dict[Resource, dict[Key, Object]] = {r: {} for r in RESOURCES}
@@ -160,7 +161,7 @@ class Store:
                 self._check_namespace_open(resource, ns, name)
             if (ns, name) in self._objects[resource]:
                 raise errors.already_exists(resource, name)
-            self._default(resource, obj)
+            self._default(resource, obj, None)
             return self._commit(resource, ADDED, obj, None, dry_run)
 
     def update(
@@ -175,6 +176,8 @@ class Store:
     ) -> Object:
         with self._cond:
             old = self._require(resource, namespace, name)
+            if not resource.unconditional_update:
+                objects.require_resource_version(resource, name, body)
             return self._update_locked(resource, old, body, subresource, dry_run)
 
     def patch(
@@ -209,7 +212,7 @@ class Store:
             if wanted and wanted != old["metadata"]["resourceVersion"]:
                 raise errors.stale_resource_version(resource, name)
         new = objects.prepare_update(resource, old, body, subresource)
-        self._default(resource, new, exclude=key_of(old))
+        self._default(resource, new, old)
         objects.bump_generation(old, new)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
@@ -284,12 +287,13 @@ class Store:
     def _namespaces(self) -> dict[Key, Object]:
         return next(v for r, v in self._objects.items() if r.kind == "Namespace")
 
-    def _default(self, resource: Resource, obj: Object, exclude: Key | None = None) -> None:
+    def _default(self, resource: Resource, obj: Object, old: Object | None) -> None:
         services = next(v for r, v in self._objects.items() if r.kind == "Service")
+        exclude = key_of(old) if old is not None else None
         used_ips, used_ports = objects.service_allocations(
             s for k, s in services.items() if k != exclude
         )
-        objects.apply_defaults(resource, obj, self.service_cidr, used_ips, used_ports)
+        objects.apply_defaults(resource, obj, self.service_cidrs, used_ips, used_ports, old)
 
     def _commit(
         self, resource: Resource, kind: str, obj: Object, old: Object | None, dry_run: bool

@@ -149,6 +149,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("Pod-Selector", 0, _policy_selector),
         ("Age", 0, _age),
     ],
+    "Lease": [("Holder", 0, _field("spec.holderIdentity", "")), ("Age", 0, _age)],
 }
 
 

@@ -28,6 +28,7 @@ from kuberouter.testing.apiserver import ApiServer
 from kuberouter.testing.patch import json_patch, strategic_merge_patch
 from kuberouter.testing.resources import RESOURCES, Resource
 from kuberouter.testing.selectors import label_predicate
+from tests.kuberouter.conftest import Kubectl
 from tests.support import require_tools
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,62 +45,6 @@ def srv() -> Iterator[ApiServer]:
         token=TOKEN, seed=[FIXTURE], bookmark_interval=0.2, namespace_deletion_delay=0.1
     ) as server:
         yield server
-
-
-@pytest.fixture
-def kubeconfig(srv: ApiServer, tmp_path: Path) -> Path:
-    return srv.write_kubeconfig(tmp_path / "kubeconfig")
-
-
-@pytest.fixture
-def api(kubeconfig: Path) -> Iterator[client.ApiClient]:
-    api_client = config.new_client_from_config(config_file=str(kubeconfig))
-    yield api_client
-    api_client.close()
-
-
-@pytest.fixture
-def core(api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(api)
-
-
-@pytest.fixture
-def ca_file(srv: ApiServer, tmp_path: Path) -> Path:
-    path = tmp_path / "ca.crt"
-    path.write_bytes(srv.ca_pem or b"")
-    return path
-
-
-@pytest.fixture
-def http(srv: ApiServer, ca_file: Path) -> Iterator[requests.Session]:
-    """Raw HTTP, to check status codes and Status bodies exactly."""
-    session = requests.Session()
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE from the environment wins over verify
-    session.verify = str(ca_file)
-    session.headers["Authorization"] = f"Bearer {TOKEN}"
-    yield session
-    session.close()
-
-
-@dataclass
-class Kubectl:
-    kubeconfig: Path
-    cache_dir: Path
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        command = ["kubectl", f"--kubeconfig={self.kubeconfig}", f"--cache-dir={self.cache_dir}"]
-        result = subprocess.run(
-            [*command, *args], capture_output=True, text=True, timeout=20, check=False
-        )
-        if check and result.returncode != 0:
-            pytest.fail(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
-
-
-@pytest.fixture
-def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
-    require_tools("kubectl")
-    return Kubectl(kubeconfig, tmp_path / "kube-cache")
 
 
 # One entry per kind: its manifest and how the typed Python client names its methods.
@@ -149,6 +94,9 @@ KINDS = [
     Kind("NetworkPolicy", "networkpolicies", client.NetworkingV1Api, "namespaced_network_policy",
          {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
           "metadata": {"name": "deny-all"}, "spec": {"podSelector": {}}}),
+    Kind("Lease", "leases", client.CoordinationV1Api, "namespaced_lease",
+         {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+          "metadata": {"name": "lock"}, "spec": {"holderIdentity": "node-a"}}),
 ]  # fmt: skip
 KIND_IDS = [k.kind for k in KINDS]
 
@@ -633,7 +581,9 @@ def test_kubectl_with_a_wrong_token_is_refused(kubeconfig: Path, tmp_path: Path)
 
 def test_discovery_documents(kubectl: Kubectl) -> None:
     resources = kubectl("api-resources", "--no-headers").stdout
-    for name in ("namespaces", "nodes", "pods", "services", "endpointslices", "networkpolicies"):
+    for name in (
+        "namespaces", "nodes", "pods", "services", "endpointslices", "networkpolicies", "leases",
+    ):  # fmt: skip
         assert name in resources
     assert "Server Version: v1.32.0" in kubectl("version").stdout
 

@@ -58,6 +58,8 @@ UPSTREAM_ZERO_DEFAULT = (
     "service-tcpfin-timeout", "service-udp-timeout", "use-nftables-for-netpol", "v", "version",
 )  # fmt: skip
 FORK_FLAGS = {"advertise-service-cluster-ip-range", "bgp-graceful-restart-ipv6"}
+# Ours: where the embedded speaker's control socket is (upstream's GoBGP gRPC has no such).
+OWN_FLAGS = {"bgp-control-socket"}
 SAMPLE = {  # a valid value per kind, for flags whose default is empty
     Kind.STRING: "x", Kind.STRINGS: "10.0.0.0/8", Kind.UINTS: "65000", Kind.IPS: "192.0.2.1",
     Kind.DURATION: "1s", Kind.UINT8: "1", Kind.UINT16: "1", Kind.UINT32: "1", Kind.UINT: "1",
@@ -137,9 +139,9 @@ def test_documented_default(option: str, documented: str) -> None:
     assert Options.defaults().value(flag) == parse_value(flag, documented)
 
 
-def test_flag_set_is_upstream_plus_fork() -> None:
+def test_flag_set_is_upstream_plus_fork_plus_ours() -> None:
     upstream = set(UPSTREAM_DEFAULTS) | set(UPSTREAM_ZERO_DEFAULT)
-    assert {flag.name for flag in FLAGS} == upstream | FORK_FLAGS
+    assert {flag.name for flag in FLAGS} == upstream | FORK_FLAGS | OWN_FLAGS
 
 
 @pytest.mark.parametrize(("name", "text"), sorted(UPSTREAM_DEFAULTS.items()))
@@ -370,10 +372,12 @@ NO_CONTROLLERS = ["--run-router=false", "--run-service-proxy=false", "--run-fire
 
 
 def test_not_implemented_flags_warn_when_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--enable-bfd", "--bgp-port=1179", "--v=2", *NO_CONTROLLERS]) == 0
+    argv = ["--gobgp-admin-port=50052", "--bfd-port=3785", "--bgp-port=1179", "--v=2"]
+    assert cli.main([*argv, *NO_CONTROLLERS]) == 0
     err = capsys.readouterr().err
-    assert "--enable-bfd is set but not implemented yet" in err
-    assert "--bgp-port is set but not implemented yet" in err
+    assert "--gobgp-admin-port is set but not implemented yet" in err
+    assert "--bfd-port is set but not implemented yet" in err
+    assert "--bgp-port is set" not in err  # the router acts on it
     assert "--v is set" not in err  # the log level is acted on
 
 

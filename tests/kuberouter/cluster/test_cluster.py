@@ -32,6 +32,15 @@ SERVE_ONCE = (
     "import socket; s = socket.create_server(('0.0.0.0', 8080)); s.settimeout(10);"
     " c, _ = s.accept(); c.sendall(b'hello from ' + socket.gethostname().encode()); c.close()"
 )
+SERVE_PEER = (  # answers with the address the connection came from
+    "import socket; s = socket.create_server(('0.0.0.0', 8080)); s.settimeout(10);"
+    " c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()"
+)
+PODNET_HEALTHY = (
+    "import json, urllib.request;"
+    " r = urllib.request.urlopen('http://127.0.0.1:20244/healthz', timeout=5);"
+    " print(json.load(r)['controllers']['podnet']['healthy'])"
+)
 CONNECT = (
     "import socket, sys, time\n"
     "for _ in range(50):\n"
@@ -48,9 +57,11 @@ def _ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
-def _tcp(box: Box, client_ns: str, server_ns: str, server_ip: str) -> str:
+def _tcp(
+    box: Box, client_ns: str, server_ns: str, server_ip: str, serve: str = SERVE_ONCE
+) -> str:
     server = subprocess.Popen(
-        ["ip", "netns", "exec", server_ns, "python3", "-c", SERVE_ONCE],
+        ["ip", "netns", "exec", server_ns, "python3", "-c", serve],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
@@ -84,6 +95,13 @@ def test_up_serves_clients_and_traffic_then_down_leaves_nothing(box: Box) -> Non
 
     for node in (f"{box.name}-node1", f"{box.name}-node2"):
         assert _ok(box.exec_in(node, "python3", "-c", HEALTHZ)).strip() == "200"
+        assert _ok(box.exec_in(node, "python3", "-c", PODNET_HEALTHY)).strip() == "True"
+    # pod egress: leaving the pod ranges (here for the API server's address), a pod's
+    # traffic comes from its node's address; the fabric has no route to the pods
+    assert _tcp(box, pod, f"{box.name}-fabric", "10.240.0.1", SERVE_PEER).strip() == "10.240.0.11"
+    conflist = box.state_dir / "cni" / f"{box.name}-node1" / "10-kuberouter.conflist"
+    ranges = json.loads(conflist.read_text())["plugins"][0]["ipam"]["ranges"]
+    assert ranges == [[{"subnet": "10.244.0.0/24"}]]
 
     status = box.ctl("status")
     assert status.returncode == 0, status.stdout + status.stderr
@@ -96,6 +114,13 @@ def test_up_serves_clients_and_traffic_then_down_leaves_nothing(box: Box) -> Non
     policy.write_text(POLICY)
     assert "networkpolicy/deny-web created" in _ok(box.ctl("load", "-f", str(policy)))
     assert "deny-web" in _ok(box.kubectl("get", "networkpolicies"))
+    _ok(box.kubectl("create", "service", "loadbalancer", "web", "--tcp=80:8080"))
+    jsonpath = "jsonpath={.status.loadBalancer.ingress[*].ip}"
+    deadline = time.monotonic() + 20
+    while not (address := _ok(box.kubectl("get", "svc", "web", "-o", jsonpath)).strip()):
+        assert time.monotonic() < deadline, "no LoadBalancer address from the agents"
+        time.sleep(0.2)
+    assert address == "10.243.0.0"  # the first of the box's range
 
     started = time.monotonic()
     _ok(box.ctl("down"))

@@ -129,6 +129,22 @@ def test_service_addresses_ports_and_kinds() -> None:
     assert external.cluster_ips == () and not external.headless
 
 
+def test_service_load_balancer_fields() -> None:
+    plain = Service.from_k8s(service({"type": "LoadBalancer"}))
+    assert (plain.load_balancer_class, plain.requested_load_balancer_ip) == ("", "")
+    assert (plain.ip_families, plain.ip_family_policy) == ((), "SingleStack")
+    spec = {
+        "type": "LoadBalancer",
+        "loadBalancerClass": "kube-router",
+        "loadBalancerIP": "FD00::0005",
+        "ipFamilies": ["IPv6", "IPv4"],
+        "ipFamilyPolicy": "RequireDualStack",
+    }
+    view = Service.from_k8s(service(spec))
+    assert (view.load_balancer_class, view.requested_load_balancer_ip) == ("kube-router", "fd00::5")
+    assert (view.ip_families, view.ip_family_policy) == (("IPv6", "IPv4"), "RequireDualStack")
+
+
 @pytest.mark.parametrize(
     ("spec", "reason"),
     [
@@ -138,6 +154,9 @@ def test_service_addresses_ports_and_kinds() -> None:
         ({"ports": [{"port": 80, "protocol": "ICMP"}]}, "spec.ports[0].protocol"),
         ({"externalIPs": ["not-an-ip"]}, "spec.externalIPs[0]"),
         ({"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}}}, "timeoutSeconds"),
+        ({"loadBalancerIP": "10.0.0"}, "spec.loadBalancerIP"),
+        ({"ipFamilies": ["IPv5"]}, "spec.ipFamilies[0]"),
+        ({"ipFamilyPolicy": "Both"}, "spec.ipFamilyPolicy"),
     ],
 )
 def test_bad_services_are_refused(spec: dict[str, Any], reason: str) -> None:
