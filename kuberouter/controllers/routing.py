@@ -42,7 +42,7 @@ from kuberouter.routing.plan import Planner, RoutingPlan
 from kuberouter.routing.settings import RouterSettings
 from kuberouter.routing.speaker_sync import SpeakerSync
 from pybgp.api import Speaker
-from pybgp.control import serve_control
+from pybgp.control import ControlError, serve_control
 from pybgp.daemon import handle
 from pybgp.restart import RestartConfig
 
@@ -311,7 +311,8 @@ class RoutingController:
 
         async def handler(request: dict[str, Any]) -> Any:
             if self.speaker is None:
-                raise PlanError("the BGP speaker is not running (see the agent's log)")
+                # an answer to the client; anything else would end the agent
+                raise ControlError("the BGP speaker is not running (see the agent's log)")
             return await handle(self.speaker, request)
 
         await serve_control(self.control_socket, handler, task_status=task_status)
