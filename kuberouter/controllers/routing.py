@@ -40,7 +40,7 @@ from kuberouter.options import Options
 from kuberouter.routing.peers import Identity, PlanError
 from kuberouter.routing.plan import Planner, RoutingPlan
 from kuberouter.routing.settings import RouterSettings
-from kuberouter.routing.speaker_sync import SpeakerSync
+from kuberouter.routing.speaker_sync import SpeakerSync, SyncCounts
 from pybgp.api import Speaker
 from pybgp.control import ControlError, serve_control
 from pybgp.daemon import handle
@@ -213,24 +213,29 @@ class RoutingController:
             await self.reporter.report(problems)
             self.health.beat("routing", f"{what}: waiting ({error})")
             return
+        done: SyncCounts | None = None
         if plan.identity != self.identity:
             try:
-                await self._start_speaker(plan)
+                done = await self._start_speaker(plan)
             except PlanError as error:
                 problems.setdefault(self.planner.node_name, []).append(str(error))
         await self.reporter.report(problems)
         if self.sync is None:
             self.health.beat("routing", f"{what}: waiting (speaker not running)")
             return
-        done = self.sync.apply(plan)
+        if done is None:  # the same speaker: what changed
+            done = self.sync.apply(plan)
         SENT.inc(done.announced + done.withdrawn)
         SYNC_TIME.observe(time.perf_counter() - start)
         self.syncs += 1
         peers, routes = len(self.sync.peerings), len(self.sync.routes)
         self.health.beat("routing", f"{what}: {peers} peers, {routes} routes originated")
 
-    async def _start_speaker(self, plan: RoutingPlan) -> None:
-        """A speaker for the plan's identity (the first, or anew when ours changed)."""
+    async def _start_speaker(self, plan: RoutingPlan) -> SyncCounts:
+        """A speaker for the plan's identity (the first, or anew when ours changed), given
+        the plan before it runs: after a graceful restart it defers its selection and the
+        kernel until the peers it starts with sent End-of-RIB (RFC 4724 §4.1); started
+        without peers, it would wait for none and empty the kernel at once."""
         assert self._nursery is not None
         if self.speaker is not None:
             log.warning("our BGP identity changed (%s): restarting the speaker", plan.identity)
@@ -250,6 +255,7 @@ class RoutingController:
         )
         self.sync = SpeakerSync(self.speaker)
         self.identity = ident
+        done = self.sync.apply(plan)
         self._speaker_scope = trio.CancelScope()
         try:
             await self._nursery.start(self._run_speaker, self.speaker, self._speaker_scope)
@@ -259,6 +265,7 @@ class RoutingController:
         log.info("BGP speaker up: AS %d, router ID %s, listening on %s port %d%s", ident.asn,
                  ident.router_id, ", ".join(ident.listen) or "nothing", ident.port,
                  " (graceful restart: selection deferred)" if restarting else "")  # fmt: skip
+        return done
 
     def _restarting(self) -> bool:
         """A graceful stop of ours left its note, recently enough that peers still hold our
