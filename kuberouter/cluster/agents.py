@@ -1,10 +1,15 @@
 """One real `kube-router` agent per node, inside the node's namespace.
 
 Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
-settings matching the ToR and the LoadBalancer allocator over the box's range. The box
-turns off the controllers that cannot work here yet (the service proxy needs IPVS, which
-this kernel lacks) or that a demo opts into (the firewall): `--agent-arg=--run-firewall`
-turns it back on, since later flags win.
+settings matching the ToR (its address on the node's subnet, its AS, its MD5 password) and
+the LoadBalancer allocator over the box's range. The box turns off the controllers that
+cannot work here yet (the service proxy needs IPVS, which this kernel lacks) or that a demo
+opts into (the firewall): `--agent-arg=--run-firewall` turns it back on, since later flags
+win.
+
+An agent can be stopped (SIGTERM, as the kubelet stops a pod: with --bgp-graceful-restart
+a graceful stop) and started again with the command line it had (`cluster agent`).
+`wait_bgp` waits until every session each agent has, and each of the ToR's, is up.
 """
 
 from __future__ import annotations
@@ -14,18 +19,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from kuberouter.cluster import netns, procs
+from kuberouter.cluster import netns, procs, tor
 from kuberouter.cluster.state import Process, State
 from kuberouter.cluster.topology import (
     CLUSTER_ASN,
     HEALTH_PORT,
     LOADBALANCER_RANGE,
-    TOR_ASN,
     Node,
     Topology,
 )
 from kuberouter.podnet.desired import CNI_CONF_ENV
+from pybgp.control import ControlError, request
 
 BASE_ARGS = (
     "--run-firewall=false", "--run-service-proxy=false",
@@ -49,8 +55,8 @@ def argv(topology: Topology, node: Node, kubeconfig: Path, extra: Sequence[str])
         f"--hostname-override={node.name}",
         f"--health-port={HEALTH_PORT}",
         f"--cluster-asn={CLUSTER_ASN}",
-        f"--peer-router-ips={topology.tor_ip}",
-        f"--peer-router-asns={TOR_ASN}",
+        f"--peer-router-ips={topology.tor_address(node)}",
+        f"--peer-router-asns={topology.tor_asn}",
         f"--bgp-control-socket={control_socket(kubeconfig.parent, node)}",
         *BASE_ARGS,
         *extra,
@@ -72,7 +78,7 @@ def health_port(extra: Sequence[str]) -> int:
 
 
 def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Process]:
-    extra = state.agent_args
+    extra = [*tor.agent_args(state), *state.agent_args]
     return [
         procs.start(
             state,
@@ -83,6 +89,25 @@ def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Proces
         )
         for node in topology.nodes
     ]
+
+
+def stop(state: State, node: Node, grace: float = 10.0) -> bool:
+    """SIGTERM the node's agent (SIGKILL after `grace`); False when it was not running."""
+    process = state.process(role(node))
+    if process is None or not procs.alive(process.pid):
+        return False
+    procs.stop([process.pid], grace)
+    return True
+
+
+def start(state: State, node: Node) -> Process:
+    """The node's agent again, with the command line it was first started with."""
+    process = state.process(role(node))
+    if process is None:
+        raise AgentError(f"{node.name} never had an agent in this box")
+    if procs.alive(process.pid):
+        raise AgentError(f"the agent on {node.name} is running already (pid {process.pid})")
+    return procs.start(state, role(node), node.netns, process.argv)
 
 
 def healthz(node: Node, port: int, timeout: float = 2.0) -> tuple[int, str] | None:
@@ -103,10 +128,13 @@ def healthz(node: Node, port: int, timeout: float = 2.0) -> tuple[int, str] | No
         return None
 
 
-def wait_healthy(topology: Topology, state: State, timeout: float) -> None:
-    """Until every agent's /healthz answers 200; an agent that exits fails at once."""
+def wait_healthy(
+    topology: Topology, state: State, timeout: float, nodes: Sequence[Node] = ()
+) -> None:
+    """Until every agent's (or `nodes`' agents') /healthz answers 200; an agent that exits
+    fails at once."""
     port = health_port(state.agent_args)
-    waiting = {node.name: node for node in topology.nodes}
+    waiting = {node.name: node for node in nodes or topology.nodes}
     deadline = time.monotonic() + timeout
     while waiting:
         for name, node in list(waiting.items()):
@@ -119,6 +147,51 @@ def wait_healthy(topology: Topology, state: State, timeout: float) -> None:
         if waiting and time.monotonic() > deadline:
             raise AgentError(f"agents not healthy after {timeout:.0f}s: {', '.join(waiting)}")
         time.sleep(0.2 if waiting else 0)
+
+
+def routing(state: State) -> bool:
+    """Whether the agents run the routing controller (--run-router, true by default)."""
+    return tor.agent_options(state.agent_args).run_router
+
+
+def sessions(state: State, node: Node) -> list[dict[str, Any]] | str:
+    """The agent's BGP sessions, as `pybgp --socket SOCKET -j neighbor` shows them; or why
+    they cannot be read."""
+    try:
+        found = request(str(control_socket(state.path, node)), "neighbors", timeout=5.0)
+    except (ControlError, OSError, ValueError) as err:
+        return str(err)
+    return list(found) if isinstance(found, list) else f"unexpected answer {found!r}"
+
+
+def bgp_down(topology: Topology, state: State, nodes: Sequence[Node] = ()) -> list[str]:
+    """Every session of the agents (of `nodes`, all by default) and of the ToR with them
+    that is not Established, in words."""
+    nodes = nodes or topology.nodes
+    down = []
+    for node in nodes:
+        found = sessions(state, node)
+        if isinstance(found, str):
+            down.append(f"{node.name}: {found}")
+            continue
+        if not found:
+            down.append(f"{node.name}: no BGP sessions")
+        down += [f"{node.name} -> {peer['address']}: {peer['state']}" for peer in found
+                 if peer.get("state") != "Established"]  # fmt: skip
+    at_tor = tor.sessions(state)
+    down += [f"ToR -> {node.ip}: {at_tor.get(node.ip, 'not answering')}"
+             for node in nodes if at_tor.get(node.ip) != "Established"]  # fmt: skip
+    return down
+
+
+def wait_bgp(topology: Topology, state: State, timeout: float, nodes: Sequence[Node] = ()) -> None:
+    """Until every BGP session of the agents (of `nodes`) and the ToR is Established."""
+    deadline = time.monotonic() + timeout
+    while down := bgp_down(topology, state, nodes):
+        if time.monotonic() > deadline:
+            shown = "\n  ".join(down[:20])
+            raise AgentError(f"BGP sessions not Established after {timeout:.0f}s:\n  {shown}")
+        time.sleep(0.2)
 
 
 def tail(process: Process | None, lines: int = 5) -> str:

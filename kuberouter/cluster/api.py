@@ -15,7 +15,7 @@ import ssl
 import sys
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,12 +179,15 @@ def read_manifests(paths: Iterable[str]) -> list[Object]:
 # The box's own objects, as a kubelet and the controller manager would register them.
 
 
-def node_object(topology: Topology, node: Node) -> Object:
+def node_object(
+    topology: Topology, node: Node, annotations: Mapping[str, str] | None = None
+) -> Object:
     return {
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
             "name": node.name,
+            "annotations": dict(annotations or {}),
             "labels": {
                 "kubernetes.io/hostname": node.name,
                 "kubernetes.io/os": "linux",

@@ -20,7 +20,7 @@ def load(name: str, state_dir: Path, files: Sequence[str], say: Say = print) -> 
     state = State.load(state_dir)
     if state is None:
         raise ApiError(f"no cluster {name!r}: no state in {state_dir}")
-    topology = Topology.build(state.name, state.nodes, state.pods_per_node)
+    topology = Topology.of(state)
     api = Api(server.kubeconfig_path(state), topology.fabric_netns)
     for obj in documents:
         outcome = api.apply(obj)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kuberouter.cluster import netns
 from kuberouter.cluster.state import State
-from kuberouter.cluster.topology import FABRIC, Node, Pod, Topology
+from kuberouter.cluster.topology import FABRIC, FABRIC_SUPERNET, Node, Pod, Subnet, Topology
 
 PREFIXLEN = FABRIC.prefixlen
 NODE_SYSCTLS = (
@@ -28,49 +28,60 @@ def make_netns(state: State, name: str) -> None:
 
 
 def fabric(topology: Topology, state: State) -> None:
+    """The fabric namespace: a bridge per subnet, the API server's address on the first."""
     make_netns(state, topology.fabric_netns)
-    netns.batch(
-        topology.fabric_netns,
-        [
-            f"link add {topology.fabric_bridge} type bridge",
-            f"addr add {topology.api_ip}/{PREFIXLEN} dev {topology.fabric_bridge}",
-            f"link set {topology.fabric_bridge} up",
-        ],
-    )
+    commands = []
+    for subnet in topology.subnets:
+        commands += [f"link add {subnet.bridge} type bridge", f"link set {subnet.bridge} up"]
+    commands.append(f"addr add {topology.api_ip}/{PREFIXLEN} dev {topology.fabric_bridge}")
+    if len(topology.subnets) > 1:  # the API server answers nodes on the other subnets
+        commands.append(f"route add {FABRIC_SUPERNET} via {topology.tor_ip}")
+    netns.batch(topology.fabric_netns, commands)
 
 
-def uplink(topology: Topology, outside: str, inside_netns: str, address: str) -> None:
-    """A veth from the fabric bridge (`outside`) into `inside_netns`, holding `address`."""
+def uplink(
+    topology: Topology,
+    outside: str,
+    inside_netns: str,
+    address: str,
+    subnet: Subnet | None = None,
+    inside: str = "",
+) -> None:
+    """A veth from a fabric bridge (`outside`, on `subnet`'s, the first by default) into
+    `inside_netns` (named `inside`, the uplink by default), holding `address`."""
+    bridge = (subnet or topology.subnets[0]).bridge
+    inside = inside or topology.uplink
     netns.run(
         ["ip", "-n", topology.fabric_netns, "link", "add", outside, "type", "veth",
-         "peer", "name", topology.uplink, "netns", inside_netns],
+         "peer", "name", inside, "netns", inside_netns],
     )  # fmt: skip
-    netns.batch(
-        topology.fabric_netns,
-        [f"link set {outside} master {topology.fabric_bridge}", f"link set {outside} up"],
-    )
-    netns.batch(
-        inside_netns,
-        [f"addr add {address}/{PREFIXLEN} dev {topology.uplink}", f"link set {topology.uplink} up"],
-    )
+    netns.batch(topology.fabric_netns, [f"link set {outside} master {bridge}",
+                                        f"link set {outside} up"])  # fmt: skip
+    netns.batch(inside_netns, [f"addr add {address}/{PREFIXLEN} dev {inside}",
+                               f"link set {inside} up"])  # fmt: skip
 
 
 def tor(topology: Topology, state: State) -> None:
+    """The ToR's namespace, on every subnet; it routes between them."""
     make_netns(state, topology.tor_netns)
-    uplink(topology, topology.tor_link, topology.tor_netns, topology.tor_ip)
+    for subnet in topology.subnets:
+        uplink(topology, subnet.tor_link, topology.tor_netns, subnet.tor_ip, subnet,
+               subnet.tor_uplink)  # fmt: skip
+    if len(topology.subnets) > 1:
+        netns.exec_in(topology.tor_netns, ["sysctl", "-q", "-w", *NODE_SYSCTLS])
 
 
 def node(topology: Topology, state: State, node: Node) -> None:
     make_netns(state, node.netns)
-    uplink(topology, node.fabric_link, node.netns, node.ip)
-    netns.batch(
-        node.netns,
-        [
-            "link add kube-bridge type bridge",
-            f"addr add {node.gateway}/24 dev kube-bridge",
-            "link set kube-bridge up",
-        ],
-    )
+    uplink(topology, node.fabric_link, node.netns, node.ip, topology.subnets[node.subnet])
+    commands = [
+        "link add kube-bridge type bridge",
+        f"addr add {node.gateway}/24 dev kube-bridge",
+        "link set kube-bridge up",
+    ]
+    if len(topology.subnets) > 1:  # the API server and the other subnets' nodes
+        commands.append(f"route add {FABRIC_SUPERNET} via {topology.tor_address(node)}")
+    netns.batch(node.netns, commands)
     netns.exec_in(node.netns, ["sysctl", "-q", "-w", *NODE_SYSCTLS])
     netns.exec_in(node.netns, ["sysctl", "-q", "-w", *BRIDGE_SYSCTLS], check=False)
     for pod_ in node.pods:
@@ -102,16 +113,17 @@ def pod(state: State, node: Node, pod: Pod) -> None:
 
 
 def static_routes(topology: Topology) -> None:
-    """Each node: a route to every other node's pod CIDR via that node's fabric address.
+    """Each node: a route to every other node's pod CIDR on its subnet via that node's
+    fabric address.
 
-    A stand-in until the BGP routing controller exists: it is what that controller will
-    install (learned from the ToR), so `up --no-static-routes` leaves it to the agents.
+    A stand-in for the BGP routing controller: it is what that controller installs without
+    an overlay (learned over BGP), so `up --no-static-routes` leaves it to the agents.
     """
     for here in topology.nodes:
         routes = [
             f"route add {there.pod_cidr} via {there.ip} proto static"
             for there in topology.nodes
-            if there is not here
+            if there is not here and there.subnet == here.subnet
         ]
         if routes:
             netns.batch(here.netns, routes)

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kuberouter.cluster.topology import TOR_ASN
+
 DEFAULT_ROOT = Path("/run/kube-router-cluster")  # tmpfs: gone after a reboot, like netns
 STATE_FILE = "state.json"
 PID_DIR = "pids"
@@ -50,6 +52,9 @@ class State:
     processes: list[Process] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     api: dict[str, str] = field(default_factory=dict)  # url, kubeconfig (never the token)
+    subnets: int = 1  # fabric subnets (up --subnets)
+    tor_asn: int = TOR_ASN  # the ToR's AS (up --tor-asn)
+    tor_md5: bool = False  # the ToR's sessions are signed (up --tor-password-file)
 
     @property
     def file(self) -> Path:
@@ -76,7 +81,8 @@ class State:
             self.save()
 
     def record_process(self, process: Process) -> None:
-        self.processes.append(process)
+        """The process now playing its role (an agent started again replaces its record)."""
+        self.processes = [p for p in self.processes if p.role != process.role] + [process]
         self.save()
 
     def record_file(self, path: Path) -> None:

@@ -2,8 +2,10 @@
 
 Checked: the state file and `up` having finished, the API server (process and answers),
 each node (namespace, Node object, agent process, /healthz 200), each pod (namespace,
-Pod object Running with its IP), and bgpd on the ToR (process and its sessions). Sessions
-that are not Established are shown but are not a problem until the agent speaks BGP.
+Pod object Running with its IP), each running agent's BGP sessions (read from its control
+socket, what `pybgp --socket <state>/bgp-<i>.sock -j neighbor` prints) and bgpd on the ToR
+(process and its sessions). A session that is not Established is a problem, unless the
+agents run without the routing controller (--agent-arg=--run-router=false).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from kuberouter.cluster import agents, netns, procs, server, tor
 from kuberouter.cluster.api import Api, ApiError
 from kuberouter.cluster.state import State
-from kuberouter.cluster.topology import TOR_ASN, Topology, prefix_of
+from kuberouter.cluster.topology import Topology, prefix_of
 
 Say = Callable[[str], None]
 
@@ -29,14 +31,20 @@ def status(name: str, state_dir: Path, say: Say = print) -> int:
         if leftovers:
             say(f"leftover namespaces (run `cluster down`): {', '.join(leftovers)}")
         return 1
-    topology = Topology.build(state.name, state.nodes, state.pods_per_node, state.placed)
+    topology = Topology.of(state)
     problems: list[str] = []
     if state.phase != "up":
         problems.append(f"`up` did not finish (phase {state.phase!r})")
     nodes, pods = _objects(topology, state, problems, say)
     _nodes(topology, state, nodes, problems, say)
     _pods(topology, pods, problems, say)
-    _tor(topology, state, problems, say)
+    routing = agents.routing(state)
+    if routing:
+        _sessions(topology, state, problems, say)
+    else:
+        say("")
+        say("BGP: the agents run without the routing controller (--run-router=false)")
+    _tor(topology, state, problems, say, routing)
     say("")
     say("problems: " + ("none" if not problems else ""))
     for problem in problems:
@@ -114,17 +122,53 @@ def _pods(topology: Topology, objects: dict[str, Any], problems: list[str], say:
             problems.append(f"pod {pod.name}: no Running Pod object with IP {pod.ip}")
 
 
-def _tor(topology: Topology, state: State, problems: list[str], say: Say) -> None:
+def _sessions(topology: Topology, state: State, problems: list[str], say: Say) -> None:
+    """Each running agent's BGP sessions, from its control socket."""
+    say("")
+    say(f"BGP sessions of each node (pybgp --socket {state.path}/bgp-<i>.sock neighbor):")
+    say(f"{'NODE':<16} {'PEER':<15} {'AS':<10} {'STATE':<12} {'UP':>8}  RCVD/ACC/SENT  WHO")
+    for node in topology.nodes:
+        process = state.process(agents.role(node))
+        if process is None or not procs.alive(process.pid):
+            continue  # a problem already
+        found = agents.sessions(state, node)
+        if isinstance(found, str):
+            say(f"{node.name:<16} ({found})")
+            problems.append(f"node {node.name}: its BGP sessions cannot be read: {found}")
+            continue
+        for peer in found:
+            say(f"{node.name:<16} {_session(peer)}")
+            if peer.get("state") != "Established":
+                problems.append(f"node {node.name}: BGP session with {peer['address']}"
+                                f" is {peer.get('state')}")  # fmt: skip
+
+
+def _session(peer: dict[str, Any]) -> str:
+    counts = list(peer.get("families", {}).values())
+    prefixes = "/".join(str(sum(c.get(k, 0) for c in counts))
+                        for k in ("received", "accepted", "advertised"))  # fmt: skip
+    uptime = peer.get("uptime")
+    up = f"{int(uptime)}s" if isinstance(uptime, int | float) else "-"
+    return (f"{peer['address']:<15} {peer.get('peer_asn', '?')!s:<10} {peer.get('state', '?'):<12}"
+            f" {up:>8}  {prefixes:<13}  {peer.get('description', '')}")  # fmt: skip
+
+
+def _tor(topology: Topology, state: State, problems: list[str], say: Say, routing: bool) -> None:
     process = state.process(tor.ROLE)
     running = process is not None and procs.alive(process.pid)
+    md5 = ", MD5" if state.tor_md5 else ""
     say("")
-    say(f"ToR {topology.tor_netns} {topology.tor_ip} AS {TOR_ASN}: bgpd "
+    say(f"ToR {topology.tor_netns} {topology.tor_ip} AS {topology.tor_asn}{md5}: bgpd "
         + (f"pid {process.pid}" if running and process else "NOT RUNNING"))  # fmt: skip
     if not running:
         problems.append("the ToR's bgpd is not running")
         return
-    sessions = tor.sessions(state)
+    sessions = tor.summary(state)
     if not sessions:
         problems.append("the ToR's bgpd does not answer")
-    for address, session in sorted(sessions.items()):
-        say(f"  neighbor {address:<14} AS {TOR_ASN}  {session}")
+    for address, peer in sorted(sessions.items()):
+        session = peer.get("state", "?")
+        say(f"  neighbor {address:<14} AS {peer.get('remoteAs', '?')!s:<10} {session}"
+            f"  received {peer.get('pfxRcd', 0)}")  # fmt: skip
+        if routing and session != "Established":
+            problems.append(f"the ToR's BGP session with {address} is {session}")

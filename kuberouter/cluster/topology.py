@@ -1,7 +1,8 @@
-"""Names and addresses of a box cluster, computed from (name, nodes, pods per node) alone.
+"""Names and addresses of a box cluster, computed from (name, nodes, pods per node) alone
+(and, when given, the number of fabric subnets and the ToR's AS).
 
 Everything is derived, never stored separately, so `status` and `down` rebuild the same
-picture from the three numbers in the state file. Every namespace starts with
+picture from the few numbers in the state file. Every namespace starts with
 "<name>-"; links made in the fabric, node and ToR namespaces start with it too (pods keep
 the conventional `eth0`, and nodes the conventional `kube-bridge`, inside namespaces that
 carry the prefix). Nothing is ever created in the host's own namespace.
@@ -14,6 +15,14 @@ carry the prefix). Nothing is ever created in the host's own namespace.
 
 LoadBalancer Services get their addresses from 10.243.0.0/24 (the agents run the
 allocator; one of them leads).
+
+With `subnets` > 1 (up --subnets N) the fabric is N subnets 10.240.<s>.0/24, each its own
+bridge (<name>-br<s>, s > 0) in the fabric namespace, and nodes take turns between them
+(node i on subnet (i - 1) mod N, address 10.240.<s>.<10+i>). The ToR is on every subnet
+(10.240.<s>.254, its links <name>-tor<s> / <name>-eth<s>) and routes between them; the
+fabric namespace and every node reach the other subnets through it (10.240.0.0/16 via the
+ToR's address on their own subnet), and nothing else is routed: pod CIDRs are the
+agents' business (a direct route on a shared subnet, a tunnel across subnets).
 
 Pods given as manifests to `up -f` ("placed" pods) follow a node's generated ones, in the
 order given (j = pods per node + 1, ...); the state file records their (node, namespace/name)
@@ -28,13 +37,19 @@ import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-FABRIC = ipaddress.ip_network("10.240.0.0/24")
+if TYPE_CHECKING:
+    from kuberouter.cluster.state import State
+
+FABRIC = ipaddress.ip_network("10.240.0.0/24")  # subnet 0; subnet s is 10.240.<s>.0/24
+FABRIC_SUPERNET = ipaddress.ip_network("10.240.0.0/16")  # routed by the ToR between subnets
 POD_SUPERNET = ipaddress.ip_network("10.244.0.0/16")  # upstream's usual cluster CIDR
 LOADBALANCER_RANGE = ipaddress.ip_network("10.243.0.0/24")  # --loadbalancer-ip-range
 API_PORT = 6443
-TOR_ASN = 64512  # upstream kube-router's default cluster ASN; the ToR peers over iBGP
+# The ToR's AS by default (up --tor-asn): upstream kube-router's default cluster ASN, so
+# the ToR peers with the nodes over iBGP and reflects their routes to each other.
+TOR_ASN = 64512
 CLUSTER_ASN = 64512
 HEALTH_PORT = 20244
 
@@ -42,6 +57,7 @@ HEALTH_PORT = 20244
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9]{0,9}")
 MAX_NODES = 99  # keeps "<name>-n<i>" within the 15 characters of an interface name
 MAX_PODS = 250  # the pod /24 minus network, gateway and broadcast, with room to spare
+MAX_SUBNETS = 4
 
 
 class TopologyError(ValueError):
@@ -75,10 +91,23 @@ class Node:
     gateway: str  # kube-bridge's address, the pods' default route
     fabric_link: str  # the veth end on the fabric bridge
     pods: tuple[Pod, ...]
+    subnet: int = 0  # the fabric subnet the node is on
 
     @property
     def netns(self) -> str:
         return self.name
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """One fabric subnet: its bridge in the fabric namespace and the ToR's link into it."""
+
+    index: int
+    network: str
+    bridge: str
+    tor_link: str  # the ToR's veth end on this subnet's bridge
+    tor_uplink: str  # its other end, inside the ToR's namespace
+    tor_ip: str
 
 
 @dataclass(frozen=True)
@@ -92,13 +121,22 @@ class Topology:
     tor_ip: str
     uplink: str  # the fabric-facing link's name inside node and ToR namespaces
     nodes: tuple[Node, ...]
+    subnets: tuple[Subnet, ...] = ()
+    tor_asn: int = TOR_ASN
 
     @classmethod
     def build(
-        cls, name: str, nodes: int, pods_per_node: int, placed: Sequence[Sequence[Any]] = ()
+        cls,
+        name: str,
+        nodes: int,
+        pods_per_node: int,
+        placed: Sequence[Sequence[Any]] = (),
+        *,
+        subnets: int = 1,
+        tor_asn: int = TOR_ASN,
     ) -> Topology:
         """`placed`: (node index from 1, "namespace/name") of each pod given as a manifest."""
-        check(name, nodes, pods_per_node)
+        check(name, nodes, pods_per_node, subnets)
         manifests: dict[int, list[str]] = {}
         for index, key in placed:
             if not 1 <= int(index) <= nodes:
@@ -108,19 +146,31 @@ class Topology:
             if pods_per_node + len(keys) > MAX_PODS:
                 raise TopologyError(f"node {index}: more than {MAX_PODS} pods")
         hosts = list(FABRIC.hosts())
+        fabric = tuple(_subnet(name, s) for s in range(subnets))
         return cls(
             name=name,
             fabric_netns=f"{name}-fabric",
-            fabric_bridge=f"{name}-br",
+            fabric_bridge=fabric[0].bridge,
             api_ip=str(hosts[0]),
             tor_netns=f"{name}-tor",
-            tor_link=f"{name}-tor",
-            tor_ip=str(hosts[-1]),
+            tor_link=fabric[0].tor_link,
+            tor_ip=fabric[0].tor_ip,
             uplink=f"{name}-eth0",
             nodes=tuple(
-                _node(name, i, pods_per_node, manifests.get(i, ())) for i in range(1, nodes + 1)
+                _node(name, i, pods_per_node, manifests.get(i, ()), (i - 1) % subnets)
+                for i in range(1, nodes + 1)
             ),
+            subnets=fabric,
+            tor_asn=tor_asn,
         )
+
+    @classmethod
+    def of(cls, state: State) -> Topology:
+        """The picture of a box, rebuilt from its state file."""
+        return cls.build(
+            state.name, state.nodes, state.pods_per_node, state.placed,
+            subnets=state.subnets, tor_asn=state.tor_asn,
+        )  # fmt: skip
 
     @property
     def prefix(self) -> str:
@@ -141,12 +191,24 @@ class Topology:
     def pods(self) -> list[tuple[Node, Pod]]:
         return [(node, pod) for node in self.nodes for pod in node.pods]
 
+    def tor_address(self, node: Node) -> str:
+        """The ToR's address on the node's subnet: its BGP peer and its way to the others."""
+        return self.subnets[node.subnet].tor_ip
+
+    def node(self, name: str) -> Node:
+        """A node by its name, or its short name ("node2")."""
+        for node in self.nodes:
+            if name in (node.name, node.name.removeprefix(self.prefix)):
+                return node
+        known = ", ".join(n.name.removeprefix(self.prefix) for n in self.nodes)
+        raise TopologyError(f"no node {name!r} in the box (its nodes: {known})")
+
 
 def prefix_of(name: str) -> str:
     return f"{name}-"
 
 
-def check(name: str, nodes: int, pods_per_node: int) -> None:
+def check(name: str, nodes: int, pods_per_node: int, subnets: int = 1) -> None:
     if not NAME_PATTERN.fullmatch(name):
         raise TopologyError(
             f"cluster name {name!r}: use 1-10 lower-case letters and digits, starting with a letter"
@@ -155,9 +217,26 @@ def check(name: str, nodes: int, pods_per_node: int) -> None:
         raise TopologyError(f"--nodes {nodes}: must be 1..{MAX_NODES}")
     if not 0 <= pods_per_node <= MAX_PODS:
         raise TopologyError(f"--pods-per-node {pods_per_node}: must be 0..{MAX_PODS}")
+    if not 1 <= subnets <= MAX_SUBNETS:
+        raise TopologyError(f"--subnets {subnets}: must be 1..{MAX_SUBNETS}")
 
 
-def _node(name: str, index: int, pods_per_node: int, manifests: Sequence[str] = ()) -> Node:
+def _subnet(name: str, index: int) -> Subnet:
+    network = ipaddress.ip_network((int(FABRIC.network_address) + (index << 8), FABRIC.prefixlen))
+    suffix = str(index) if index else ""
+    return Subnet(
+        index=index,
+        network=str(network),
+        bridge=f"{name}-br{suffix}",
+        tor_link=f"{name}-tor{suffix}",
+        tor_uplink=f"{name}-eth{index}",
+        tor_ip=str(network.broadcast_address - 1),
+    )
+
+
+def _node(
+    name: str, index: int, pods_per_node: int, manifests: Sequence[str] = (), subnet: int = 0
+) -> Node:
     node_name = f"{name}-node{index}"
     cidr = ipaddress.ip_network((int(POD_SUPERNET.network_address) + ((index - 1) << 8), 24))
     addresses = list(cidr.hosts())
@@ -175,9 +254,10 @@ def _node(name: str, index: int, pods_per_node: int, manifests: Sequence[str] = 
     return Node(
         name=node_name,
         index=index,
-        ip=str(FABRIC.network_address + 10 + index),
+        ip=str(FABRIC.network_address + (subnet << 8) + 10 + index),
         pod_cidr=str(cidr),
         gateway=str(addresses[0]),
         fabric_link=f"{name}-n{index}",
         pods=pods,
+        subnet=subnet,
     )

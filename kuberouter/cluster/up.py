@@ -1,8 +1,9 @@
 """`cluster up`: build the box, step by step, recording each made thing in the state file.
 
 Order: fabric -> API server started (it boots while the rest is built) -> ToR namespace
-and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects -> the
-user's manifests -> one agent per node -> wait until every /healthz answers 200.
+and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects (with the
+--node-annotation ones) -> the user's manifests -> one agent per node -> wait until every
+/healthz answers 200 and, when the agents route, every BGP session is Established.
 A failure (or Ctrl-C) runs `down`, unless `keep_on_failure`; a crash leaves the state
 file for `down` to finish the job.
 
@@ -38,7 +39,8 @@ from kuberouter.cluster.api import (
 )
 from kuberouter.cluster.down import down
 from kuberouter.cluster.state import STATE_FILE, State
-from kuberouter.cluster.topology import TOR_ASN, Topology
+from kuberouter.cluster.topology import TOR_ASN, Topology, TopologyError
+from kuberouter.model.node_bgp import MAX_ASN
 
 Say = Callable[[str], None]
 
@@ -59,25 +61,64 @@ class UpOptions:
     timeout: float = 60.0  # for the API server and the agents to come up
     keep_on_failure: bool = False
     iptables_hint: Literal["legacy", "nft"] | None = None  # as a kubelet leaves it
+    subnets: int = 1  # fabric subnets; nodes take turns between them (topology.py)
+    node_annotations: Sequence[str] = ()  # "NODE:KEY=VALUE", NODE as "node2" or its full name
+    tor_asn: int = TOR_ASN  # the ToR's AS; another than the nodes' makes its sessions eBGP
+    tor_password_file: Path | None = None  # an MD5 password for every ToR session
     say: Say = field(default=print, compare=False)
 
 
+@dataclass(frozen=True)
+class BgpSetup:
+    """The BGP side of `up`, read and checked before anything is made."""
+
+    annotations: dict[str, dict[str, str]]  # node name -> its --node-annotation ones
+    password: str | None
+
+
 def up(options: UpOptions) -> State:
-    topology = Topology.build(options.name, options.nodes, options.pods_per_node)
+    topology = _topology(options)
     manifests = read_manifests(options.manifests)  # a bad file fails before anything is made
     for obj in manifests:
         collection(obj)  # and so does a kind the box does not serve
+    bgp = BgpSetup(
+        annotations=node_annotations(topology, options.node_annotations),
+        password=tor.read_password(options.tor_password_file)
+        if options.tor_password_file else None,
+    )  # fmt: skip
     placed = placements(topology, manifests)
-    topology = Topology.build(options.name, options.nodes, options.pods_per_node, placed)
+    topology = _topology(options, placed)
     state = new_state(topology, options, placed)
     try:
-        build(topology, state, options, manifests)
+        build(topology, state, options, manifests, bgp)
     except BaseException:
         if not options.keep_on_failure:
             options.say("up failed; removing what was made")
             clean_up(options)
         raise
     return state
+
+
+def _topology(options: UpOptions, placed: Sequence[Sequence[Any]] = ()) -> Topology:
+    if not 1 <= options.tor_asn <= MAX_ASN:
+        raise TopologyError(f"--tor-asn {options.tor_asn}: must be 1..{MAX_ASN}")
+    return Topology.build(
+        options.name, options.nodes, options.pods_per_node, placed,
+        subnets=options.subnets, tor_asn=options.tor_asn,
+    )  # fmt: skip
+
+
+def node_annotations(topology: Topology, given: Sequence[str]) -> dict[str, dict[str, str]]:
+    """ "NODE:KEY=VALUE" items by node name (a later one wins); the value is kept as given
+    (a malformed one is for the agents to report, as they would on a real cluster)."""
+    found: dict[str, dict[str, str]] = {}
+    for item in given:
+        where, colon, annotation = item.partition(":")
+        key, equals, value = annotation.partition("=")
+        if not (colon and equals and key.strip()):
+            raise TopologyError(f"--node-annotation {item!r}: expected NODE:KEY=VALUE")
+        found.setdefault(topology.node(where).name, {})[key.strip()] = value
+    return found
 
 
 def clean_up(options: UpOptions) -> None:
@@ -128,19 +169,26 @@ def new_state(topology: Topology, options: UpOptions, placed: list[list[Any]]) -
         static_routes=options.static_routes,
         agent_args=list(options.agent_args),
         placed=placed,
+        subnets=options.subnets,
+        tor_asn=options.tor_asn,
+        tor_md5=options.tor_password_file is not None,
     )
     state.save()
     return state
 
 
-def build(topology: Topology, state: State, options: UpOptions, manifests: list[Object]) -> None:
+def build(
+    topology: Topology, state: State, options: UpOptions, manifests: list[Object], bgp: BgpSetup
+) -> None:
     say, started = options.say, time.monotonic()
     network.fabric(topology, state)
     apiserver = server.start(topology, state)
     network.tor(topology, state)
-    tor.write_config(topology, state)
+    asns = tor.node_asns(topology, bgp.annotations, options.agent_args)
+    tor.write_config(topology, state, asns, bgp.password)
     procs.start(state, tor.ROLE, topology.tor_netns, tor.argv(topology, state))
-    say(f"fabric, ToR ({topology.tor_ip}, AS {TOR_ASN}) and API server started")
+    md5 = ", MD5" if bgp.password is not None else ""
+    say(f"fabric, ToR ({topology.tor_ip}, AS {topology.tor_asn}{md5}) and API server started")
     for node in topology.nodes:
         network.node(topology, state, node)
         if options.iptables_hint:
@@ -150,17 +198,26 @@ def build(topology: Topology, state: State, options: UpOptions, manifests: list[
     routes = " (static routes between nodes' pod CIDRs)" if options.static_routes else ""
     say(f"networked: nodes {len(topology.nodes)}, pods {len(topology.pods())}{routes}")
     api = server.wait_ready(topology, state, apiserver, options.timeout)
-    register(api, topology, manifests, say)
+    register(api, topology, manifests, say, bgp.annotations)
     agents.start_all(topology, state, server.kubeconfig_path(state))
     agents.wait_healthy(topology, state, options.timeout)
+    if agents.routing(state):
+        agents.wait_bgp(topology, state, options.timeout)
+        say("BGP sessions established (see `cluster status`)")
     state.phase = "up"
     state.save()
     say(f"cluster {topology.name} up in {time.monotonic() - started:.1f}s; state in {state.path}")
 
 
-def register(api: Api, topology: Topology, manifests: list[Object], say: Say) -> None:
+def register(
+    api: Api,
+    topology: Topology,
+    manifests: list[Object],
+    say: Say,
+    annotations: dict[str, dict[str, str]] | None = None,
+) -> None:
     for node in topology.nodes:
-        api.apply(node_object(topology, node))
+        api.apply(node_object(topology, node, (annotations or {}).get(node.name)))
     placed = {}
     for node, pod in topology.pods():
         if pod.manifest:

@@ -13,6 +13,7 @@ from kuberouter.cluster.agents import AgentError
 from kuberouter.cluster.api import ApiError, ManifestError
 from kuberouter.cluster.netns import CommandError
 from kuberouter.cluster.state import default_state_dir
+from kuberouter.cluster.topology import TOR_ASN
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -43,13 +44,34 @@ def register(groups: Any) -> None:
         help="do not route pod CIDRs between nodes statically (leave it to the routing "
         "controller, over BGP via the ToR)",
     )  # fmt: skip
+    up.add_argument("--subnets", type=int, default=1, metavar="N",
+                    help="fabric subnets, routed by the ToR; nodes take turns (1)")  # fmt: skip
+    up.add_argument(
+        "--node-annotation", dest="node_annotations", action="append", default=[],
+        metavar="NODE:KEY=VALUE",
+        help="an annotation on a Node object from the start, e.g. "
+        "node2:kube-router.io/rr.client=42 (NODE: node<i> or its full name; repeatable)",
+    )  # fmt: skip
+    up.add_argument(
+        "--tor-asn", type=int, default=TOR_ASN, metavar="ASN",
+        help=f"the ToR's AS ({TOR_ASN}, the agents' cluster ASN: iBGP, the ToR reflects); "
+        "another makes the sessions eBGP, e.g. with --agent-arg=--nodes-full-mesh=false and "
+        "per-node kube-router.io/node.asn annotations",
+    )  # fmt: skip
+    up.add_argument(
+        "--tor-password-file", type=Path, metavar="FILE",
+        help="sign every ToR session with TCP MD5, this password (the file's first line) on "
+        "both sides; the agents get it with --peer-router-passwords-file",
+    )  # fmt: skip
     up.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-                    help="for the API server and agents to come up (60)")  # fmt: skip
+                    help="for the API server, agents and BGP sessions to come up (60)")  # fmt: skip
     up.add_argument("--keep-on-failure", action="store_true",
                     help="leave a failed cluster in place to look at (then run down)")  # fmt: skip
     up.set_defaults(run=run_up)
 
-    status = commands.add_parser("status", help="nodes, pods, agent health, ToR sessions")
+    status = commands.add_parser(
+        "status", help="nodes, pods, agent health, each node's and the ToR's BGP sessions"
+    )
     _common(status)
     status.set_defaults(run=run_status)
 
@@ -57,6 +79,14 @@ def register(groups: Any) -> None:
     _common(load)
     _files(load, required=True)
     load.set_defaults(run=run_load)
+
+    agent = commands.add_parser(
+        "agent", help="stop, start or restart nodes' agents (stop is a SIGTERM, as a kubelet's)"
+    )
+    _common(agent)
+    agent.add_argument("action", choices=["stop", "start", "restart"])
+    agent.add_argument("nodes", nargs="+", metavar="NODE", help="node<i> or its full name")
+    agent.set_defaults(run=run_agent)
 
     down = commands.add_parser("down", help="remove everything the cluster made")
     _common(down)
@@ -87,7 +117,9 @@ def run_up(args: argparse.Namespace) -> int:
         name=args.name, nodes=args.nodes, pods_per_node=args.pods_per_node,
         state_dir=_state_dir(args), manifests=args.files, agent_args=args.agent_args,
         static_routes=args.static_routes, timeout=args.timeout,
-        keep_on_failure=args.keep_on_failure, say=say,
+        keep_on_failure=args.keep_on_failure, subnets=args.subnets,
+        node_annotations=args.node_annotations, tor_asn=args.tor_asn,
+        tor_password_file=args.tor_password_file, say=say,
     )  # fmt: skip
     return _guarded(lambda: cluster.up(options))
 
@@ -98,6 +130,12 @@ def run_status(args: argparse.Namespace) -> int:
 
 def run_load(args: argparse.Namespace) -> int:
     return _guarded(lambda: cluster.load(args.name, _state_dir(args), args.files, say))
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    return _guarded(
+        lambda: cluster.agent(args.name, _state_dir(args), args.action, args.nodes, say)
+    )
 
 
 def run_down(args: argparse.Namespace) -> int:
