@@ -3,7 +3,7 @@
 - stop: SIGTERM, the agent's clean stop (with --bgp-graceful-restart its sessions' routes
   stay with its peers and in its kernel, for its next start to take over); SIGKILL after
   10 s. The Node object stays: deleting it is `kubectl delete node`'s business.
-- start: the agent's recorded command line again; done when its /healthz answers 200 and,
+- start: the agent as `up` started it; done when its /healthz answers 200 and,
   when the agents route, its BGP sessions (and the ToR's with it) are Established.
 - restart: stop, then start.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from kuberouter.cluster import agents
+from kuberouter.cluster import agents, server
 from kuberouter.cluster.agents import AgentError
 from kuberouter.cluster.state import State
 from kuberouter.cluster.topology import Topology
@@ -36,7 +36,8 @@ def agent(name: str, state_dir: Path, action: str, nodes: Sequence[str], say: Sa
     if action in ("start", "restart"):
         started = time.monotonic()
         for node in chosen:
-            say(f"agent on {node.name}: started (pid {agents.start(state, node).pid})")
+            process = agents.start(topology, state, node, server.kubeconfig_path(state))
+            say(f"agent on {node.name}: started (pid {process.pid})")
         agents.wait_healthy(topology, state, TIMEOUT, chosen)
         ready = "healthy"
         if agents.routing(state):

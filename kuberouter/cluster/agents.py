@@ -8,7 +8,7 @@ opts into (the firewall): `--agent-arg=--run-firewall` turns it back on, since l
 win.
 
 An agent can be stopped (SIGTERM, as the kubelet stops a pod: with --bgp-graceful-restart
-a graceful stop) and started again with the command line it had (`cluster agent`).
+a graceful stop) and started again as `up` started it (`cluster agent`).
 `wait_bgp` waits until every session each agent has, and each of the ToR's, is up.
 """
 
@@ -78,17 +78,20 @@ def health_port(extra: Sequence[str]) -> int:
 
 
 def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Process]:
+    return [launch(topology, state, node, kubeconfig) for node in topology.nodes]
+
+
+def launch(topology: Topology, state: State, node: Node, kubeconfig: Path) -> Process:
+    """The node's agent as the box runs it (at `up`, and again after a stop)."""
     extra = [*tor.agent_args(state), *state.agent_args]
-    return [
-        procs.start(
-            state,
-            role(node),
-            node.netns,
-            argv(topology, node, kubeconfig, extra),
-            env={CNI_CONF_ENV: str(state.path / "cni" / node.name / CNI_CONF)},
-        )
-        for node in topology.nodes
-    ]
+    cni_conf = state.path / "cni" / node.name / CNI_CONF
+    return procs.start(
+        state,
+        role(node),
+        node.netns,
+        argv(topology, node, kubeconfig, extra),
+        env={CNI_CONF_ENV: str(cni_conf)},
+    )
 
 
 def stop(state: State, node: Node, grace: float = 10.0) -> bool:
@@ -100,14 +103,12 @@ def stop(state: State, node: Node, grace: float = 10.0) -> bool:
     return True
 
 
-def start(state: State, node: Node) -> Process:
-    """The node's agent again, with the command line it was first started with."""
+def start(topology: Topology, state: State, node: Node, kubeconfig: Path) -> Process:
+    """The node's agent again, as `up` started it."""
     process = state.process(role(node))
-    if process is None:
-        raise AgentError(f"{node.name} never had an agent in this box")
-    if procs.alive(process.pid):
+    if process is not None and procs.alive(process.pid):
         raise AgentError(f"the agent on {node.name} is running already (pid {process.pid})")
-    return procs.start(state, role(node), node.netns, process.argv)
+    return launch(topology, state, node, kubeconfig)
 
 
 def healthz(node: Node, port: int, timeout: float = 2.0) -> tuple[int, str] | None:
