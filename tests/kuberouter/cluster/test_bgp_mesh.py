@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 NODES = (1, 2, 3)
 PASSWORD = "box-md5-Secret.42"
 METRICS_PORT = 20245
-CLUSTER_IP, LB_IP = "10.96.0.50", "10.243.0.10"
+CLUSTER_IP, LB_IP = "10.96.0.50", "10.243.0.10"  # the box's --loadbalancer-ip-range
 QUIET_CLUSTER_IP, QUIET_EXTERNAL_IP = "10.96.0.60", "192.0.2.20"
 COMMUNITIES = {1: {"65000:101"}, 2: {"65000:102", "65000:200"}, 3: set()}
 NOTES = (
@@ -46,7 +46,6 @@ NOTES = (
 AGENT_ARGS = (
     "--advertise-cluster-ip",
     "--advertise-loadbalancer-ip",
-    "--loadbalancer-ip-range=10.243.0.0/24",  # so nodes do not import each other's LB IPs
     "--bgp-graceful-restart",
     f"--metrics-port={METRICS_PORT}",
 )
@@ -56,6 +55,7 @@ kind: Service
 metadata: {{name: web, namespace: default}}
 spec:
   type: LoadBalancer
+  loadBalancerClass: example.com/another  # its address is given here, not by the allocator
   clusterIP: {CLUSTER_IP}
   clusterIPs: [{CLUSTER_IP}]
   ports: [{{port: 80, protocol: TCP}}]
