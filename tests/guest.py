@@ -215,12 +215,14 @@ def _run_guest(cmd: list[str], timeout: float) -> str:
         start_new_session=True,
     )
     try:
-        output, _ = proc.communicate(timeout=timeout)
+        return proc.communicate(timeout=timeout)[0]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)  # vng, its shell and QEMU
-        output, _ = proc.communicate()
-        output += f"\n(guest stopped after {timeout:.0f} s; {TIMEOUT_ENV} sets the limit)"
-    return output
+        stopped = f"\n(guest stopped after {timeout:.0f} s; {TIMEOUT_ENV} sets the limit)"
+        return proc.communicate()[0] + stopped
+    finally:
+        if proc.poll() is None:  # interrupted (^C): QEMU, in its own session, goes too
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class GuestItem(pytest.Item):

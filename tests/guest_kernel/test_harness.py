@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import guest
+from tests import guest, netns
 from tests.support import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,3 +93,17 @@ def test_outcomes_and_failure_text_come_back_from_one_guest(session: pytest.Pyte
             "SKIPPED*test_inner.py:*: in the guest: inner skip reason",
         ]
     )
+
+
+@pytest.mark.privileged
+def test_a_guest_past_its_time_is_stopped_and_its_tests_fail(
+    session: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = guest.missing_part()
+    require(missing is None, f"guest kernel tests need {missing}")
+    monkeypatch.setenv(guest.TIMEOUT_ENV, "3")
+    result = session.runpytest_subprocess()
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(["*guest stopped after 3 s; PYBGP_GUEST_TIMEOUT sets the limit*"])
+    leftovers = netns.run("pgrep", "-f", str(session.path), check=False)
+    assert leftovers.stdout == "", "QEMU outlived its time limit"
