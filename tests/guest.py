@@ -180,21 +180,9 @@ class GuestRun:
         with tempfile.TemporaryDirectory(prefix="pybgp-guest-") as scratch:
             results, script = Path(scratch, "results.jsonl"), Path(scratch, "run.sh")
             script.write_text(guest_script(self.nodeids, self.rootdir, results))
-            cmd = [
-                vng,
-                "--disable-kvm",
-                "--run",
-                str(kernel),
-                "--user",
-                "root",
-                "--rwdir",
-                scratch,
-                "--cwd",
-                str(self.rootdir),
-                f"--qemu-opts={_CACHED_SHARE}",
-                "--",
-                f"sh {script}",
-            ]
+            cmd = [vng, "--disable-kvm", "--run", str(kernel), "--user", "root"]
+            cmd += ["--rwdir", scratch, "--cwd", str(self.rootdir), f"--qemu-opts={_CACHED_SHARE}"]
+            cmd += ["--", f"sh {script}"]
             started = time.monotonic()
             self._log = _run_guest(cmd, float(os.environ.get(TIMEOUT_ENV, "1200")))
             self.seconds = time.monotonic() - started
@@ -260,6 +248,8 @@ _RUN = pytest.StashKey[GuestRun]()
 
 
 class Recorder:
+    """Appends every setup/call/teardown report to the results file as one JSON line."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
