@@ -12,16 +12,28 @@ PACKAGES=(
   containernetworking-plugins
   podman runc debootstrap
 )
+# A guest kernel for the tests marked `guest` (IPVS, ipip, fou, dummy: tests/guest.py). The
+# host keeps its own kernel; linux-image-amd64 only adds /boot/vmlinuz-* and its modules.
+GUEST_PACKAGES=(qemu-system-x86 linux-image-amd64 busybox-static kmod ipvsadm)
 
-missing=()
-for pkg in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
+missing_of() {
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || echo "$pkg"
+  done
+}
+mapfile -t missing < <(missing_of "${PACKAGES[@]}")
+mapfile -t missing_guest < <(missing_of "${GUEST_PACKAGES[@]}")
+if ((${#missing[@]} + ${#missing_guest[@]})); then
+  echo "setup: installing ${missing[*]} ${missing_guest[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}" >/dev/null  # as installed when this was checked
+  if ((${#missing[@]})); then
+    apt-get install -y -qq "${missing[@]}" >/dev/null  # as installed when this was checked
+  fi
+  if ((${#missing_guest[@]})); then  # QEMU's recommends would bring a desktop's libraries
+    apt-get install -y -qq --no-install-recommends "${missing_guest[@]}" >/dev/null
+  fi
 fi
 # The FRR, GoBGP and BIRD services are not wanted: tests start their own daemons in
 # namespaces (where a service on the host could not disturb them anyway).
