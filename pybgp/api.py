@@ -24,7 +24,6 @@ import trio
 
 from pybgp.bfd.neighbors import NeighborBfd
 from pybgp.config import ConfigError, DaemonConfig, NeighborConfig, RouteConfig, parse_route
-from pybgp.fsm import State
 from pybgp.net.session import Dial, PeerSession
 from pybgp.net.transport import BgpListener
 from pybgp.policy import (
@@ -57,8 +56,8 @@ from pybgp.rib.addpath import Ranked
 from pybgp.rib.export import export
 from pybgp.rib.loc_rib import BestChange
 from pybgp.rib.route import Route
-from pybgp.session_config import SessionConfig
-from pybgp.session_events import (
+from pybgp.session.config import SessionConfig
+from pybgp.session.events import (
     Established,
     Event,
     RouteRefreshReceived,
@@ -66,6 +65,7 @@ from pybgp.session_events import (
     StateChanged,
     UpdateReceived,
 )
+from pybgp.session.fsm import State
 from pybgp.throttle import Throttle
 from pybgp.wire import aspath
 from pybgp.wire.capabilities import AddPathMode, ExtendedNextHopFamily, GracefulRestart
