@@ -23,7 +23,8 @@ import attrs
 import trio
 
 from pybgp.bfd.neighbors import NeighborBfd
-from pybgp.config import ConfigError, DaemonConfig, NeighborConfig, RouteConfig, parse_route
+from pybgp.config import DaemonConfig, NeighborConfig, RouteConfig, parse_route
+from pybgp.config_values import ConfigError
 from pybgp.net.session import Dial, PeerSession
 from pybgp.net.transport import BgpListener
 from pybgp.policy import (
