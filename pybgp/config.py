@@ -3,34 +3,34 @@ with the key that holds it ("neighbors[1].peer_asn: ...")."""
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
-import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import attrs
 
+from pybgp.config_values import (
+    ConfigError,
+    ConfigTable,
+    address_value,
+    bool_value,
+    choice,
+    int_range,
+    ipv4_value,
+    list_of,
+    network_value,
+    read_toml,
+    readable_file,
+    seconds_value,
+    string_value,
+)
+from pybgp.policy.config import NEIGHBOR_POLICY_KEYS, PolicyConfig
+from pybgp.policy.config import parse as parse_policy
 from pybgp.restart import RestartConfig
 from pybgp.wire.communities import community_from_str, large_community_from_str
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST, Family
 
-if TYPE_CHECKING:
-    from pybgp.policy.config import PolicyConfig
-
-T = TypeVar("T")
 BGP_PORT = 179
-NEIGHBOR_POLICY_KEYS = (
-    "import_policy",
-    "export_policy",
-    "default_import_policy",
-    "default_export_policy",
-)
-
-
-class ConfigError(ValueError):
-    """A configuration mistake; the message starts with the key that holds it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -122,17 +122,6 @@ def load(path: str | Path) -> DaemonConfig:
     return parse(read_toml(path))
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML file as a document; an unreadable or invalid file is a ConfigError."""
-    try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 def parse(data: Mapping[str, Any]) -> DaemonConfig:
     table = ConfigTable(data, "")
     global_ = _parse_global(table.table("global", required=True))
@@ -144,17 +133,15 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         seen.add(neighbor.address)
     dynamic = tuple(
         DynamicNeighborConfig(
-            prefix=t.get("prefix", _network, required=True),
+            prefix=t.get("prefix", network_value, required=True),
             peer_asn=t.get("peer_asn", _asn, required=True),
-            password_file=t.get("password_file", _readable_file),
+            password_file=t.get("password_file", readable_file),
         )
         for t in table.tables("dynamic_neighbors")
     )
     routes = tuple(_parse_route(t) for t in table.tables("routes"))
-    from pybgp.policy import config as policy_config  # noqa: PLC0415 (it imports this module)
-
     table.used.add("policy")
-    policy = policy_config.parse(data)
+    policy = parse_policy(data)
     table.done()
     return DaemonConfig(
         global_=global_,
@@ -168,12 +155,12 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
 def _parse_global(t: ConfigTable) -> GlobalConfig:
     config = GlobalConfig(
         asn=t.get("asn", _asn, required=True),
-        router_id=t.get("router_id", _ipv4, required=True),
+        router_id=t.get("router_id", ipv4_value, required=True),
         listen=tuple(t.get("listen", list_of(address_value), default=[])),
         port=t.get("port", _port, default=BGP_PORT),
         hold_time=t.get("hold_time", _hold_time, default=90),
         multipath=t.get("multipath", int_range(1, 64), default=1),
-        cluster_id=t.get("cluster_id", _ipv4),
+        cluster_id=t.get("cluster_id", ipv4_value),
         graceful_restart=_parse_restart(t.table("graceful_restart")),
     )
     t.done()
@@ -182,10 +169,10 @@ def _parse_global(t: ConfigTable) -> GlobalConfig:
 
 def _parse_restart(t: ConfigTable) -> RestartConfig:
     config = RestartConfig(
-        enabled=t.get("enabled", _bool, default=False),
+        enabled=t.get("enabled", bool_value, default=False),
         restart_time=t.get("restart_time", int_range(0, 4095), default=120),
-        deferral_time=t.get("deferral_time", _seconds, default=360.0),
-        stale_time=t.get("stale_time", _seconds, default=360.0),
+        deferral_time=t.get("deferral_time", seconds_value, default=360.0),
+        stale_time=t.get("stale_time", seconds_value, default=360.0),
     )
     t.done()
     return config
@@ -198,26 +185,26 @@ def _parse_neighbor(t: ConfigTable, global_: GlobalConfig) -> NeighborConfig:
         address=t.get("address", address_value, required=True),
         peer_asn=t.get("peer_asn", _asn, required=True),
         description=t.get("description", string_value, default=""),
-        password_file=t.get("password_file", _readable_file),
-        passive=t.get("passive", _bool, default=False),
+        password_file=t.get("password_file", readable_file),
+        passive=t.get("passive", bool_value, default=False),
         multihop_ttl=t.get("multihop_ttl", int_range(1, 255)),
-        ttl_security=t.get("ttl_security", _bool, default=False),
+        ttl_security=t.get("ttl_security", bool_value, default=False),
         local_address=t.get("local_address", address_value),
         port=t.get("port", _port, default=BGP_PORT),
         hold_time=t.get("hold_time", _hold_time, default=global_.hold_time),
-        connect_retry=t.get("connect_retry", _seconds, default=5.0),
+        connect_retry=t.get("connect_retry", seconds_value, default=5.0),
         families=families,
         max_prefixes=limits,
-        max_prefixes_restart=t.get("max_prefixes_restart", _seconds),
-        next_hop_self=t.get("next_hop_self", _bool, default=False),
-        bfd=t.get("bfd", _bool, default=False),
+        max_prefixes_restart=t.get("max_prefixes_restart", seconds_value),
+        next_hop_self=t.get("next_hop_self", bool_value, default=False),
+        bfd=t.get("bfd", bool_value, default=False),
         bfd_min_rx_ms=t.get("bfd_min_rx_ms", int_range(10, 60_000), default=300),
         bfd_min_tx_ms=t.get("bfd_min_tx_ms", int_range(10, 60_000), default=300),
         bfd_multiplier=t.get("bfd_multiplier", int_range(1, 255), default=3),
-        route_reflector_client=t.get("route_reflector_client", _bool, default=False),
-        extended_next_hop=t.get("extended_next_hop", _bool, default=False),
-        enforce_first_as=t.get("enforce_first_as", _bool, default=True),
-        add_path_receive=t.get("add_path_receive", _bool, default=False),
+        route_reflector_client=t.get("route_reflector_client", bool_value, default=False),
+        extended_next_hop=t.get("extended_next_hop", bool_value, default=False),
+        enforce_first_as=t.get("enforce_first_as", bool_value, default=True),
+        add_path_receive=t.get("add_path_receive", bool_value, default=False),
         add_path_send=t.get("add_path_send", int_range(0, 64), default=0),
     )
     t.used.update(NEIGHBOR_POLICY_KEYS)  # read by pybgp.policy.config
@@ -232,71 +219,16 @@ def parse_route(data: Mapping[str, Any]) -> RouteConfig:
 
 def _parse_route(t: ConfigTable) -> RouteConfig:
     config = RouteConfig(
-        prefix=t.get("prefix", _network, required=True),
+        prefix=t.get("prefix", network_value, required=True),
         next_hop=t.get("next_hop", address_value),
         communities=tuple(t.get("communities", list_of(_community), default=[])),
         large_communities=tuple(t.get("large_communities", list_of(_large), default=[])),
         med=t.get("med", int_range(0, 2**32 - 1)),
         local_pref=t.get("local_pref", int_range(0, 2**32 - 1)),
-        origin=t.get("origin", _choice("igp", "egp", "incomplete"), default="igp"),
+        origin=t.get("origin", choice("igp", "egp", "incomplete"), default="igp"),
     )
     t.done()
     return config
-
-
-class ConfigTable:
-    """A TOML table being read: remembers which keys were used, so unknown ones are named."""
-
-    def __init__(self, data: Mapping[str, Any], path: str) -> None:
-        self.data, self.path, self.used = data, path, set[str]()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(
-        self, name: str, convert: Callable[[Any], T], *, required: bool = False, default: Any = None
-    ) -> T:
-        self.used.add(name)
-        if name not in self.data:
-            if required:
-                raise ConfigError(f"{self.key(name)}: missing (required)")
-            return default  # type: ignore[no-any-return]
-        try:
-            return convert(self.data[name])
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{self.key(name)}: {exc}") from None
-
-    def table(self, name: str, *, required: bool = False) -> ConfigTable:
-        self.used.add(name)
-        value = self.data.get(name)
-        if value is None and required:
-            raise ConfigError(f"[{self.key(name)}]: missing (required)")
-        if value is not None and not isinstance(value, dict):
-            raise ConfigError(f"{self.key(name)}: expected a table")
-        return ConfigTable(value or {}, self.key(name))
-
-    def tables(self, name: str) -> list[ConfigTable]:
-        self.used.add(name)
-        value = self.data.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ConfigError(f"{self.key(name)}: expected an array of tables ([[{name}]])")
-        return [ConfigTable(v, f"{self.key(name)}[{i}]") for i, v in enumerate(value)]
-
-    def done(self) -> None:
-        for name in self.data:
-            if name not in self.used:
-                close = difflib.get_close_matches(name, list(self.used), n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                raise ConfigError(f"{self.key(name)}: unknown key{hint}")
-
-
-def int_range(low: int, high: int) -> Callable[[Any], int]:
-    def convert(value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValueError(f"expected an integer {low}..{high}, got {value!r}")
-        return value
-
-    return convert
 
 
 _asn = int_range(1, 2**32 - 1)
@@ -310,45 +242,6 @@ def _hold_time(value: Any) -> int:
     return hold
 
 
-def _seconds(value: Any) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected a number of seconds >= 0, got {value!r}")
-    return float(value)
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def string_value(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {value!r}")
-    return value
-
-
-def address_value(value: Any) -> str:
-    try:
-        return str(ipaddress.ip_address(string_value(value)))
-    except ValueError:
-        raise ValueError(f"expected an IP address, got {value!r}") from None
-
-
-def _ipv4(value: Any) -> str:
-    try:
-        return str(ipaddress.IPv4Address(string_value(value)))
-    except ValueError:
-        raise ValueError(f"expected an IPv4 address (dotted quad), got {value!r}") from None
-
-
-def _network(value: Any) -> str:
-    try:
-        return str(ipaddress.ip_network(string_value(value), strict=True))
-    except ValueError as exc:
-        raise ValueError(f"expected a prefix like 10.0.0.0/24: {exc}") from None
-
-
 def _family(value: Any) -> Family:
     return Family.from_name(string_value(value))
 
@@ -359,37 +252,6 @@ def _community(value: Any) -> int:
 
 def _large(value: Any) -> tuple[int, int, int]:
     return large_community_from_str(string_value(value))
-
-
-def _choice(*choices: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    return convert
-
-
-def _readable_file(value: Any) -> str:
-    path = Path(string_value(value))
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    return str(path)
-
-
-def list_of(convert: Callable[[Any], T]) -> Callable[[Any], list[T]]:
-    def convert_list(value: Any) -> list[T]:
-        if not isinstance(value, list):
-            raise ValueError(f"expected a list, got {value!r}")
-        out = []
-        for index, item in enumerate(value):
-            try:
-                out.append(convert(item))
-            except ValueError as exc:
-                raise ValueError(f"item {index}: {exc}") from None
-        return out
-
-    return convert_list
 
 
 def _max_prefixes(families: tuple[Family, ...]) -> Callable[[Any], dict[Family, int]]:

@@ -26,7 +26,8 @@ import trio
 
 from pybgp import __version__
 from pybgp.api import Speaker
-from pybgp.config import ConfigError, DaemonConfig, load
+from pybgp.config import DaemonConfig, load
+from pybgp.config_values import ConfigError
 from pybgp.control import DEFAULT_SOCKET, ControlError, serve_control
 
 log = logging.getLogger("pybgpd")

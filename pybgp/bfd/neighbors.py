@@ -17,8 +17,8 @@ from pybgp.bfd.driver import BfdService
 from pybgp.bfd.packet import BfdState
 from pybgp.bfd.session import BfdConfig, BfdStateChanged
 from pybgp.config import NeighborConfig
-from pybgp.fsm import State
 from pybgp.net.session import PeerSession
+from pybgp.session.fsm import State
 from pybgp.wire.constants import CeaseSubcode
 
 log = logging.getLogger(__name__)

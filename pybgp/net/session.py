@@ -14,13 +14,11 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from pybgp.connection import Connection
-from pybgp.fsm import State
-from pybgp.negotiation import Initiator, collision_winner
 from pybgp.net.transport import open_bgp_connection
-from pybgp.session_actions import cease
-from pybgp.session_config import SessionConfig
-from pybgp.session_events import (
+from pybgp.session.actions import cease
+from pybgp.session.config import SessionConfig
+from pybgp.session.connection import Connection
+from pybgp.session.events import (
     Event,
     OpenReceived,
     SessionDown,
@@ -28,6 +26,8 @@ from pybgp.session_events import (
     TcpCloseRequested,
     TcpConnectRequested,
 )
+from pybgp.session.fsm import State
+from pybgp.session.negotiation import Initiator, collision_winner
 from pybgp.wire.constants import CeaseSubcode, Family
 
 log = logging.getLogger(__name__)

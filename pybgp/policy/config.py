@@ -1,6 +1,6 @@
 """Policy in pybgpd's TOML: the `[policy]` table and the policy keys of `[[neighbors]]`.
 
-Every mistake is a `pybgp.config.ConfigError` that starts with the key holding it
+Every mistake is a `pybgp.config_values.ConfigError` that starts with the key holding it
 ("policy.definitions[0].statements[1].conditions.prefix_set: no prefix set named 'pod'").
 
 ```toml
@@ -77,15 +77,15 @@ from typing import Any
 
 import attrs
 
-from pybgp.config import (
-    NEIGHBOR_POLICY_KEYS,
+from pybgp.config_values import (
     ConfigError,
     ConfigTable,
     address_value,
+    choice,
     list_of,
     read_toml,
 )
-from pybgp.policy.config_statements import Names, choice, parse_statement, policy_names
+from pybgp.policy.config_statements import Names, parse_statement, policy_names
 from pybgp.policy.engine import CompiledPolicy
 from pybgp.policy.model import Attachment, Definitions, Policy, PolicyAssignment
 from pybgp.policy.sets import (
@@ -101,6 +101,14 @@ from pybgp.policy.sets import (
     ext_community_member,
     large_community_member,
     normalise_address_or_prefix,
+)
+
+# The policy keys of a [[neighbors]] entry: read here, the others by pybgp.config.
+NEIGHBOR_POLICY_KEYS = (
+    "import_policy",
+    "export_policy",
+    "default_import_policy",
+    "default_export_policy",
 )
 
 

@@ -10,7 +10,15 @@ from typing import Any
 
 import attrs
 
-from pybgp.config import ConfigError, ConfigTable, address_value, int_range, list_of, string_value
+from pybgp.config_values import (
+    ConfigError,
+    ConfigTable,
+    address_value,
+    choice,
+    int_range,
+    list_of,
+    string_value,
+)
 from pybgp.policy.model import (
     DISPOSITIONS,
     LENGTH_OPERATORS,
@@ -45,15 +53,6 @@ class Names:
 
     sets: dict[str, set[str]] = attrs.field(factory=_set_names)
     policy: set[str] = attrs.field(factory=set)
-
-
-def choice(*choices: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return str(value)
-
-    return convert
 
 
 def _known(kind: str, known: set[str]) -> Callable[[Any], str]:

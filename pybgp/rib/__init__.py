@@ -2,12 +2,13 @@
 Adj-RIB-Out built through update groups. Sans-IO: every change is a returned value."""
 
 from pybgp.rib.adj_in import AdjRibIn, Counts, Touched
-from pybgp.rib.adj_out import AdjRibOut, Outgoing, UpdateGroup
+from pybgp.rib.adj_out import AdjRibOut
 from pybgp.rib.best_path import BestPathConfig, explain, select
 from pybgp.rib.export import Exported, ExportKey
 from pybgp.rib.loc_rib import BestChange, LocRib, candidates
 from pybgp.rib.peer import PeerInfo, local_origin
 from pybgp.rib.route import Route
+from pybgp.rib.update_group import Outgoing, UpdateGroup
 
 __all__ = [
     "AdjRibIn",

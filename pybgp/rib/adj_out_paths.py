@@ -20,10 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from pybgp.rib.addpath import PathKey, PathSource, assign_ids, wire_key
-from pybgp.rib.adj_out import Outgoing, UpdateGroup, _Batches
 from pybgp.rib.export import Exported, ExportKey
 from pybgp.rib.loc_rib import LocRib
 from pybgp.rib.route import Route
+from pybgp.rib.update_group import Batches, Outgoing, UpdateGroup
 from pybgp.wire.constants import Family
 from pybgp.wire.nlri import Nlri
 
@@ -57,7 +57,7 @@ class PathsGroup(UpdateGroup):
         """The UPDATEs that bring the members to the current paths of `prefixes`: a path
         that went is withdrawn under its id, a new or changed one announced under its id."""
         table, ids = self._advertised[family], self._ids[family]
-        batches = _Batches()
+        batches = Batches()
         for prefix in prefixes:
             chosen = self._choose(family, prefix)
             old_ids = ids.get(prefix, {})

@@ -152,7 +152,7 @@ def test_extended_next_hop_key() -> None:
 
 
 def test_add_path_keys_and_the_capability_they_announce() -> None:
-    from pybgp.api import Speaker, _session_config
+    from pybgp.speaker.peer import session_config
     from pybgp.wire.capabilities import AddPath, AddPathMode
 
     base = {"asn": 65000, "router_id": "10.255.0.1"}
@@ -174,10 +174,10 @@ def test_add_path_keys_and_the_capability_they_announce() -> None:
         (False, 4),
         (True, 64),
     ]
-    speaker = Speaker(asn=65000, router_id="10.255.0.1")
     modes = []
     for neighbor in config.neighbors:
-        caps = _session_config(speaker, neighbor).open_message().capabilities_of(AddPath)
+        settings = session_config(neighbor, local_asn=65000, router_id="10.255.0.1")
+        caps = settings.open_message().capabilities_of(AddPath)
         modes.append({(e.family, e.mode) for cap in caps for e in cap.families})
     both = (IPV4_UNICAST, IPV6_UNICAST)
     assert modes == [

@@ -1,4 +1,4 @@
-"""The sans-IO session (pybgp.connection): two Connections wired back to back in memory, time
+"""The sans-IO session (pybgp.session.connection): two Connections wired back to back in memory, time
 advanced by hand, every deadline asserted exactly (RFC 4271 §4.4, §6, §8; RFC 9687; RFC 4486;
 RFC 6286; RFC 7606; RFC 9234)."""
 
@@ -9,7 +9,7 @@ from collections.abc import Callable
 import attrs
 import pytest
 
-from pybgp.connection import (
+from pybgp.session.connection import (
     Connection,
     Established,
     Event,
@@ -46,7 +46,6 @@ from pybgp.wire.keepalive import KEEPALIVE_MESSAGE
 from pybgp.wire.notification import Notification
 from pybgp.wire.open import Open
 from pybgp.wire.route_refresh import RouteRefresh as RouteRefreshMessage
-from tests.pybgp import test_sans_io
 
 CTX = CodecContext()
 A_CFG = SessionConfig(
@@ -828,18 +827,10 @@ def test_max_prefix_without_restart_stays_down() -> None:
     assert states(link.a.start(6.0)) == [State.CONNECT]  # until started again by hand
 
 
-# -- misuse and sans-IO -------------------------------------------------------------------------
+# -- misuse ----------------------------------------------------------------------------------
 
 
 def test_time_must_not_go_backwards() -> None:
     a = Connection(A_CFG, 10.0)
     with pytest.raises(ValueError, match="backwards"):
         a.start(9.0)
-
-
-def test_session_helpers_are_sans_io() -> None:
-    helpers = ["negotiation", "session_actions", "session_config", "session_events"]
-    helpers += ["session_inbound", "session_timers"]
-    for name in helpers:
-        path = test_sans_io.PYBGP / f"{name}.py"
-        assert not test_sans_io.imported_modules(path) & test_sans_io.FORBIDDEN, name

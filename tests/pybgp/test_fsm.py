@@ -1,5 +1,5 @@
-"""The RFC 4271 §8 table (pybgp.fsm): it covers every (state, event) pair, keeps its rules,
-and, driven at random through a real Connection, never breaks the session invariants."""
+"""The RFC 4271 §8 table (pybgp.session.fsm): it covers every (state, event) pair, keeps its
+rules, and, driven at random through a real Connection, never breaks the session invariants."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from pybgp.connection import (
+from pybgp.session.connection import (
     Connection,
     Established,
     Event,
@@ -25,8 +25,17 @@ from pybgp.connection import (
     SessionDown,
     StateChanged,
 )
-from pybgp.fsm import OTHER, TABLE, TRANSITIONS, Action, FsmEvent, State, Transition, transition
-from pybgp.session_timers import Timer
+from pybgp.session.fsm import (
+    OTHER,
+    TABLE,
+    TRANSITIONS,
+    Action,
+    FsmEvent,
+    State,
+    Transition,
+    transition,
+)
+from pybgp.session.timers import Timer
 from pybgp.wire.constants import IPV4_UNICAST, MARKER, MessageType
 from pybgp.wire.header import frame
 from pybgp.wire.keepalive import KEEPALIVE_MESSAGE

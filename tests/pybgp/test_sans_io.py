@@ -1,5 +1,5 @@
-"""The protocol core stays sans-IO: wire/, fsm.py, connection.py, rib/ and policy/ import
-neither trio, socket nor time (architecture rule 1)."""
+"""The protocol core stays sans-IO: wire/, session/, rib/ and policy/ import neither trio,
+socket nor time (architecture rule 1)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import ast
 from pathlib import Path
 
 PYBGP = Path(__file__).resolve().parents[2] / "pybgp"
-CORE = ["wire", "fsm.py", "connection.py", "negotiation.py", "rib", "policy"]
-CORE += ["session_actions.py", "session_config.py", "session_events.py", "session_inbound.py"]
-CORE += ["session_timers.py"]
+CORE = ["wire", "session", "rib", "policy"]
 FORBIDDEN = {"trio", "socket", "time", "asyncio", "select", "selectors", "threading"}
 
 

@@ -61,6 +61,7 @@ from tests.pybgp.strategies import (  # noqa: E402
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # What scapy 2.8 can read, and so what the differential generator produces:
+ALL_ONES_V6 = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
 SCAPY_UPDATES = update_cases(
     # ADD-PATH: scapy guesses path identifiers from the bytes (detect_add_path_prefix46, a
     # heuristic) in the NLRI/withdrawn fields and never reads them in MP_REACH_NLRI. Only the
@@ -86,6 +87,9 @@ SCAPY_UPDATES = update_cases(
     # Type code 25 is dispatched to BGPPAIPv6AddressSpecificExtComm (RFC 5701), which makes
     # the whole UPDATE unparsable when the value is not 18 octets: no unknown attribute 25.
     unknown_exclude=frozenset({25}),
+).filter(
+    # An IPv6 prefix of all ones (ffff:...:ffff/128) is read back by BGPNLRI_IPv6 as ::/128.
+    lambda case: ALL_ONES_V6 not in str(case.obj)
 )
 
 

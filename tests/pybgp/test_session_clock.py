@@ -10,8 +10,8 @@ import trio
 import trio.testing
 
 from pybgp.net.session import Dial, PeerSession
-from pybgp.session_config import SessionConfig
-from pybgp.session_events import Established, Event, StateChanged
+from pybgp.session.config import SessionConfig
+from pybgp.session.events import Established, Event, StateChanged
 from pybgp.wire.capabilities import FourOctetAS, Multiprotocol
 from pybgp.wire.constants import IPV4_UNICAST, MessageType
 from pybgp.wire.context import CodecContext

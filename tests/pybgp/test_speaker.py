@@ -3,6 +3,7 @@ prefix, anyone else is refused, and routes flow once the session is up."""
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from pybgp.api import Speaker
@@ -62,3 +63,18 @@ async def test_dynamic_neighbour_from_its_prefix_and_no_one_else() -> None:
             hub.announce(RouteConfig(prefix="10.2.0.0/24"))
             assert (await learned.receive()).prefix == "10.2.0.0/24"
             nursery.cancel_scope.cancel()
+
+
+def test_unknown_neighbour_is_a_clear_error_in_every_view() -> None:
+    """What `pybgp neighbor ADDR` and friends print for an address that is not configured
+    (the control socket turns a ValueError into its reply)."""
+    speaker = Speaker(asn=65000, router_id="10.255.0.1")
+    calls = [
+        lambda: speaker.neighbors("10.9.9.9"),
+        lambda: speaker.explain_json("10.1.0.0/24", "10.9.9.9"),
+        lambda: speaker.reset_peer("10.9.9.9"),
+        lambda: speaker.remove_peer("10.9.9.9"),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=r"^no neighbor 10\.9\.9\.9$"):
+            call()

@@ -11,8 +11,8 @@ from pybgp.bfd.packet import BfdState, Diag
 from pybgp.bfd.session import BfdStateChanged
 from pybgp.config import NeighborConfig
 from pybgp.net.session import Dial, PeerSession
-from pybgp.session_config import SessionConfig
-from pybgp.session_events import Event, StateChanged
+from pybgp.session.config import SessionConfig
+from pybgp.session.events import Event, StateChanged
 from pybgp.wire.capabilities import FourOctetAS, Multiprotocol
 from pybgp.wire.constants import IPV4_UNICAST, MessageType
 from pybgp.wire.keepalive import Keepalive

@@ -45,7 +45,9 @@ OUR_V6, HOSTILE_V6 = "fd09::1", "fd09::2"
 HOSTILE_PEER = REPO / "tests" / "pybgp" / "hostile_peer.py"
 RSS_LIMIT_MIB = 200
 RSS_GROWTH_MIB = 25  # from a quarter of the way in to the end
-RESET_LOG_INTERVAL = 10.0  # pybgp.api: at most one "peer down" line per peer per interval
+RESET_LOG_INTERVAL = (
+    10.0  # pybgp.speaker.sessions: at most one "peer down" line per peer per interval
+)
 
 
 def rss_mib(pid: int) -> float:
@@ -59,9 +61,13 @@ def test_hostile_peer_never_hurts_the_daemon_or_other_sessions(make_pair: MakePa
     seed = int(os.environ.get("PYBGP_SOAK_SEED", random.randrange(1 << 30)))
     print(f"soak: {SECONDS:g} s, seed {seed} (PYBGP_SOAK_SEED={seed} replays it)")
     pair = make_pair("bird", start=False)
-    with netns("hos") as hostile_ns, veth_pair(
-        pair.link.ours, f"{OUR_V4}/24", hostile_ns, f"{HOSTILE_V4}/24"
-    ) as (ours_dev, hostile_dev):
+    with (
+        netns("hos") as hostile_ns,
+        veth_pair(pair.link.ours, f"{OUR_V4}/24", hostile_ns, f"{HOSTILE_V4}/24") as (
+            ours_dev,
+            hostile_dev,
+        ),
+    ):
         run("ip", "-n", pair.link.ours, "addr", "add", f"{OUR_V6}/64", "dev", ours_dev, "nodad")
         run("ip", "-n", hostile_ns, "addr", "add", f"{HOSTILE_V6}/64", "dev", hostile_dev, "nodad")
         add_hostile_neighbors(pair)
@@ -167,4 +173,3 @@ def check_log(log: str) -> None:
         allowed = SECONDS / RESET_LOG_INTERVAL + 2
         assert 1 <= len(downs) <= allowed, f"{len(downs)} reset lines for {peer}: {downs[:5]}"
     assert len(lines) < 100 + 10 * SECONDS, f"{len(lines)} log lines in {SECONDS:g} s"
-

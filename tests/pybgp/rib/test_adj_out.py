@@ -6,7 +6,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from pybgp.rib import adj_out
+from pybgp.rib import update_group
 from pybgp.rib.adj_in import AdjRibIn
 from pybgp.rib.adj_out import AdjRibOut, Outgoing
 from pybgp.rib.export import ExportKey
@@ -82,7 +82,7 @@ def test_peers_with_the_same_key_share_one_encoding(monkeypatch: pytest.MonkeyPa
         calls.append(args)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(adj_out, "pack_announcements", counting)
+    monkeypatch.setattr(update_group, "pack_announcements", counting)
     speaker = Speaker()
     speaker.join(peer(2), EBGP_KEY)
     speaker.join(peer(3), EBGP_KEY)

@@ -34,7 +34,7 @@ def paths_key(n: int, base: ExportKey = EBGP_KEY) -> ExportKey:
 
 
 class Speaker:
-    """Adj-RIBs-In -> Loc-RIB -> Adj-RIB-Out, wired as pybgp.api.Speaker does."""
+    """Adj-RIBs-In -> Loc-RIB -> Adj-RIB-Out, wired as the Speaker does (pybgp.speaker.pipeline)."""
 
     def __init__(self) -> None:
         self.ribs: dict[str, AdjRibIn] = {}

@@ -8,11 +8,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pybgp.api import _lone_as
 from pybgp.rib.adj_in import AdjRibIn
 from pybgp.rib.best_path import DEFAULT, select
 from pybgp.rib.loc_rib import LocRib
 from pybgp.rib.peer import PeerInfo
+from pybgp.speaker.pipeline import lone_as
 from pybgp.wire.constants import IPV4_UNICAST
 from tests.pybgp.rib.builders import attributes, peer, prefix
 
@@ -35,7 +35,7 @@ step = st.tuples(
 def test_incremental_best_equals_the_full_decision(steps: list) -> None:
     ribs = [AdjRibIn(source(n)) for n in range(len(ASNS))]
     loc = LocRib(IPV4_UNICAST)
-    lone = _lone_as(ribs)
+    lone = lone_as(ribs)
     assert lone is not None
     for n, what in steps:
         rib = ribs[n]
@@ -62,5 +62,5 @@ def test_a_path_not_starting_with_the_peers_as_is_not_accepted() -> None:
 
 def test_without_enforcement_no_shortcut() -> None:
     open_source = AdjRibIn(peer(1, asn=65001))
-    assert _lone_as([open_source]) is None
-    assert _lone_as([AdjRibIn(source(0)), AdjRibIn(peer(2, ibgp=True))]) is None
+    assert lone_as([open_source]) is None
+    assert lone_as([AdjRibIn(source(0)), AdjRibIn(peer(2, ibgp=True))]) is None

@@ -1,18 +1,17 @@
 """One peering's state and what each RFC 4271 §8.2.2 action does to it.
 
-`pybgp.connection.Connection` decides when (through the table of `pybgp.fsm`); this module
-says how: queue bytes, start and stop timers, count, and report events. Time is `self._now`,
-set by the Connection from the `now` of the call being handled.
+`pybgp.session.connection.Connection` decides when (through the table of
+`pybgp.session.fsm`); this module says how: queue bytes, start and stop timers, count, and
+report events. Time is `self._now`, set by the Connection from the `now` of the call being
+handled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pybgp.fsm import Action, FsmEvent, State
-from pybgp.negotiation import Negotiated
-from pybgp.session_config import LARGE_HOLD_TIME, SessionConfig
-from pybgp.session_events import (
+from pybgp.session.config import LARGE_HOLD_TIME, SessionConfig
+from pybgp.session.events import (
     Event,
     NotificationSent,
     OpenReceived,
@@ -21,8 +20,10 @@ from pybgp.session_events import (
     TcpConnectRequested,
     UpdateReceived,
 )
-from pybgp.session_inbound import Received
-from pybgp.session_timers import Backoff, Timer, Timers
+from pybgp.session.fsm import Action, FsmEvent, State
+from pybgp.session.inbound import Received
+from pybgp.session.negotiation import Negotiated
+from pybgp.session.timers import Backoff, Timer, Timers
 from pybgp.wire.constants import ErrorCode, FsmSubcode
 from pybgp.wire.context import CodecContext
 from pybgp.wire.keepalive import KEEPALIVE_MESSAGE

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import attrs
 
-from pybgp.fsm import FsmEvent, State
-from pybgp.negotiation import Negotiated, accept_open
-from pybgp.session_config import SessionConfig
+from pybgp.session.config import SessionConfig
+from pybgp.session.fsm import FsmEvent, State
+from pybgp.session.negotiation import Negotiated, accept_open
 from pybgp.wire.constants import HEADER_LEN, MARKER, ErrorCode, MessageType, OpenError
 from pybgp.wire.context import CodecContext
 from pybgp.wire.errors import BGPError

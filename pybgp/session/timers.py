@@ -7,7 +7,7 @@ import enum
 
 import attrs
 
-from pybgp.fsm import FsmEvent
+from pybgp.session.fsm import FsmEvent
 
 
 class Timer(enum.Enum):

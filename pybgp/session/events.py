@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from pybgp.fsm import State
-from pybgp.negotiation import Negotiated
+from pybgp.session.fsm import State
+from pybgp.session.negotiation import Negotiated
 from pybgp.wire.notification import Notification
 from pybgp.wire.open import Open
 from pybgp.wire.route_refresh import RouteRefresh

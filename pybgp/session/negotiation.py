@@ -8,7 +8,7 @@ import ipaddress
 
 import attrs
 
-from pybgp.session_config import SessionConfig
+from pybgp.session.config import SessionConfig
 from pybgp.wire.capabilities import (
     FQDN,
     AddPath,

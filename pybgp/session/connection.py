@@ -7,8 +7,8 @@ events it caused; what to write to the peer collects in `data_to_send()`, and `d
 says the transport took it (RFC 9687: the SendHoldTimer runs while written data waits).
 
 Rules:
-1. Every input becomes an RFC 4271 §8 event and goes through `pybgp.fsm.TABLE`; the actions
-   of the entry are executed in order (`pybgp.session_actions` says what each one does).
+1. Every input becomes an RFC 4271 §8 event and goes through `pybgp.session.fsm.TABLE`; the actions
+   of the entry are executed in order (`pybgp.session.actions` says what each one does).
    Nothing happens that the table does not say.
 2. A protocol error of the peer is never raised: its NOTIFICATION is queued in data_to_send()
    first, then reported (NotificationSent, TcpCloseRequested, StateChanged, SessionDown).
@@ -22,11 +22,9 @@ Rules:
 
 from __future__ import annotations
 
-from pybgp.fsm import FsmEvent, State, transition
-from pybgp.negotiation import Initiator, Negotiated, collision_winner
-from pybgp.session_actions import ACTIONS, SessionActions, cease
-from pybgp.session_config import SessionConfig
-from pybgp.session_events import (
+from pybgp.session.actions import ACTIONS, SessionActions, cease
+from pybgp.session.config import SessionConfig
+from pybgp.session.events import (
     Established,
     Event,
     LocalProtocolError,
@@ -40,8 +38,10 @@ from pybgp.session_events import (
     TcpConnectRequested,
     UpdateReceived,
 )
-from pybgp.session_inbound import Frame, Received, classify, take_frames
-from pybgp.session_timers import Timer
+from pybgp.session.fsm import FsmEvent, State, transition
+from pybgp.session.inbound import Frame, Received, classify, take_frames
+from pybgp.session.negotiation import Initiator, Negotiated, collision_winner
+from pybgp.session.timers import Timer
 from pybgp.wire.constants import CeaseSubcode, Family, MessageType
 from pybgp.wire.errors import BGPError
 from pybgp.wire.notification import Notification

@@ -7,7 +7,7 @@ Rules of the table:
    `OTHER` so a lookup never fails; a test checks that the table covers every pair.
 2. An entry is what the RFC says the local system does, as `Action`s executed in order, and
    the state it changes to. The table never reads a clock or a socket: the connection
-   (`pybgp.connection`) executes the actions, with time passed in as `now`.
+   (`pybgp.session.connection`) executes the actions, with time passed in as `now`.
 3. A NOTIFICATION is never sent in answer to a NOTIFICATION (§6.4): the NotifMsg and
    NotifMsgVerErr rows send nothing, in every state (RFC 4271 lists NotifMsg among
    OpenSent's "other" events, which would answer it with an FSM Error; we do not).
@@ -20,7 +20,7 @@ Rules of the table:
    Cease once an OPEN went out; the loser does not restart, the winner carries the session.
 6. Automatic restart and peer oscillation damping (§8.1.1 leaves the method open): every row
    that ends a session because of a failure starts the IdleHoldTimer (its value backs off
-   exponentially, see `pybgp.session_timers.Backoff`); when it expires in Idle, the connection
+   exponentially, see `pybgp.session.timers.Backoff`); when it expires in Idle, the connection
    generates AutomaticStart, or AutomaticStart_with_PassiveTcpEstablishment for a passive peer.
    Deviations from §8.2.2 that follow from this, so that a passive peer never dials out and a
    failing peer always backs off: a passive start runs no ConnectRetryTimer (whose expiry in
