@@ -63,7 +63,7 @@ class UpdateGroup:
         self._advertised: dict[Family, dict[Nlri, Exported]] = {f: {} for f in key.families}
         # Per member (with split horizon): how many advertised routes came from it.
         self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
-        self._export = GroupExport(key)
+        self.export = GroupExport(key)  # a route as this group sends it, cached
 
     def __repr__(self) -> str:
         return f"UpdateGroup({sorted(self.members)}, {self.key!r})"
@@ -133,10 +133,6 @@ class UpdateGroup:
         return len(table) - self._held_back[family].get(address, 0)
 
     # -- exporting ----------------------------------------------------------------------
-    def export(self, family: Family, route: Route, prefix: Nlri) -> Exported | None:
-        """The route as this group sends it for `prefix` (cached: `GroupExport`)."""
-        return self._export(family, route, prefix)
-
     def load(self, family: Family, loc_rib: LocRib) -> None:
         """Fill a new group's Adj-RIB-Out from the Loc-RIB's best paths."""
         table = self._advertised[family]
@@ -164,14 +160,14 @@ class UpdateGroup:
     def build(self, family: Family, pending: Mapping[Nlri, Route | None]) -> list[Outgoing]:
         """The UPDATEs that bring the members from what they have to `pending` (new best
         path per prefix, None: no route)."""
-        table, exports = self._advertised[family], self._export.routes[family]
+        table, exports = self._advertised[family], self.export.routes[family]
         batches = Batches()
         common: dict[Exported, list[Nlri]] = {}  # to every member, the usual case
         gone: list[Nlri] = []
         sources = self.members if self.key.split_horizon else {}
         sole = next(iter(sources)) if len(sources) == 1 else None
         held_less = 0
-        per_prefix = self._export.per_prefix
+        per_prefix = self.export.per_prefix
         last: Route | None = None
         own = False
         for prefix, route in pending.items():
