@@ -219,12 +219,13 @@ class Speaker:
         return "softreset"
 
     def set_policy(self, policy: CompiledPolicy) -> None:
-        """Apply new import and export policies to every session without dropping any: a
-        route refresh asks each peer for its routes again (import), and each peer's
-        Adj-RIB-Out is worked out anew, withdrawing what is no longer exported."""
-        self._policies.replace(policy)
+        """Apply new import and export policies without dropping any session, to the peers
+        they concern (whose view of the policy changed, pybgp.policy.view): a route refresh
+        asks such a peer for its routes again (import), and its Adj-RIB-Out is worked out
+        anew, withdrawing what is no longer exported (export)."""
+        before = self._policies.replace(policy)
         for peer in self._peers.values():
-            self._sessions.apply_policy(peer)
+            self._sessions.apply_policy(peer, before)
 
     def reconfigure(self, config: DaemonConfig) -> None:
         """Apply a new configuration; unchanged neighbours keep their sessions."""

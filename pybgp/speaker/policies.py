@@ -1,6 +1,9 @@
 """The import and export policies in force, bound to each peer: the filter of its Adj-RIB-In
 and the export part of its update group's key. Without any policy nothing is exported
-(default reject)."""
+(default reject).
+
+A peer's chain is identified by its view (pybgp.policy.view): peers with equal views share
+an update group, and a new policy concerns only the peers whose view of it changed."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import attrs
 
 from pybgp.policy import CompiledPolicy, Definitions
 from pybgp.policy.rib_filter import ChainFilter
+from pybgp.policy.view import ChainViews
 from pybgp.rib import ExportKey, PeerInfo
 
 log = logging.getLogger(__name__)
@@ -18,13 +22,19 @@ log = logging.getLogger(__name__)
 class Policies:
     def __init__(self, compiled: CompiledPolicy | None = None) -> None:
         self.compiled = compiled if compiled is not None else CompiledPolicy(Definitions())
-        self._generation = 0  # keeps update groups of an older policy apart
+        self.views = ChainViews(self.compiled)
         self._warned_no_export: set[str] = set()  # neighbours told so under this policy
 
-    def replace(self, compiled: CompiledPolicy) -> None:
-        self.compiled = compiled
-        self._generation += 1
+    def replace(self, compiled: CompiledPolicy) -> ChainViews:
+        """The new policy in force; the views of the one it replaces."""
+        before = self.views
+        self.compiled, self.views = compiled, ChainViews(compiled)
         self._warned_no_export.clear()
+        return before
+
+    def changed(self, before: ChainViews, address: str, direction: str) -> bool:
+        """Whether the new policy concerns this peer's routes in `direction`."""
+        return before.view(direction, address) != self.views.view(direction, address)
 
     def import_filter(self, info: PeerInfo) -> ChainFilter | None:
         chain = self.compiled.import_chain(info.address)
@@ -46,8 +56,6 @@ class Policies:
                 "to it (attach an export policy, or set policy.attach.default_export)",
                 info.address,
             )
-        # Peers share an update group when their chains are the same and do not read the
-        # peer (neighbor sets); the generation keeps groups of an older policy apart.
-        peer_part = info.address if "peer" in chain.reads else None
-        identity = (self._generation, chain.names, chain.default, peer_part)
+        # Peers share an update group when their views of the policy are equal.
+        identity = self.views.view("export", info.address)
         return attrs.evolve(key, policy=identity, export_filter=self.export_filter(info, key))

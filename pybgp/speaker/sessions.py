@@ -14,6 +14,7 @@ import trio
 
 from pybgp.bfd.neighbors import NeighborBfd
 from pybgp.net.session import PeerSession
+from pybgp.policy.view import ChainViews
 from pybgp.rib import AdjRibIn
 from pybgp.session.events import (
     Established,
@@ -154,14 +155,16 @@ class Sessions:
                 return
 
     # -- a new policy -------------------------------------------------------------------
-    def apply_policy(self, peer: Peer) -> None:
-        """The policies now in force, for an Established peer: its routes asked for again
-        (import) and its Adj-RIB-Out worked out anew (export)."""
+    def apply_policy(self, peer: Peer, before: ChainViews) -> None:
+        """The policies now in force, for an Established peer, where they changed for it:
+        its routes asked for again (import) and its Adj-RIB-Out worked out anew (export)."""
         if peer.adj_in is None or peer.info is None:
             return
-        peer.adj_in.import_filter = self._policies.import_filter(peer.info)
-        self._graceful.ask_again(peer)
-        self.readvertise(peer)
+        if self._policies.changed(before, peer.address, "import"):
+            peer.adj_in.import_filter = self._policies.import_filter(peer.info)
+            self._graceful.ask_again(peer)
+        if self._policies.changed(before, peer.address, "export"):
+            self.readvertise(peer)
 
     def readvertise(self, peer: Peer) -> None:
         """Move the peer to the update group of its current export policy and bring it

@@ -10,8 +10,10 @@ import pytest
 from tests.pybgp.interop.daemons import (
     OUR_ASN,
     OUR_V4,
+    OUR_V6,
     PEER_ASN,
     PEER_V4,
+    PEER_V6,
     MakePair,
     Pair,
     Session,
@@ -134,3 +136,69 @@ def test_policies_both_ways_explain_and_reload(make_pair: MakePair) -> None:
     assert rib["10.1.0.0/24"]["local_pref"] in (None, 100)  # no import policy any more
     assert pair.frr.neighbor(OUR_V4)["connectionsEstablished"] == connections
     assert wait_for(lambda: pair.ours.neighbor(PEER_V4)["uptime"] > 1, "session kept up")
+
+
+def by_session(v4_set: list[str], v6_prefixes: list[str]) -> str:
+    """Each of the two standard sessions gets what a statement naming its address accepts:
+    the IPv4 session our IPv4 routes, the IPv6 session the IPv6 prefixes listed."""
+    v4 = ", ".join(f'"{a}"' for a in v4_set)
+    v6 = ", ".join(f'"{p}"' for p in v6_prefixes)
+    return f"""
+[[policy.neighbor_sets]]
+name = "v4-session"
+neighbors = [{v4}]
+[[policy.neighbor_sets]]
+name = "v6-session"
+neighbors = ["{PEER_V6}"]
+[[policy.prefix_sets]]
+name = "v6-routes"
+prefixes = [{v6}]
+[[policy.definitions]]
+name = "out"
+[[policy.definitions.statements]]
+name = "v4"
+conditions = {{ neighbor_set = "v4-session", prefix_set = "v4-routes" }}
+actions = {{ disposition = "accept" }}
+[[policy.definitions.statements]]
+name = "v6"
+conditions = {{ neighbor_set = "v6-session", prefix_set = "v6-routes" }}
+actions = {{ disposition = "accept" }}
+[[policy.prefix_sets]]
+name = "v4-routes"
+prefixes = ["10.2.0.0/16 le 24"]
+
+[policy.attach]
+export = ["out"]
+"""
+
+
+def test_a_policy_change_touches_only_the_sessions_it_concerns(make_pair: MakePair) -> None:
+    """A neighbour set gaining another member, or a set only the IPv6 session's statement
+    names, leaves the other session alone: no route refresh to it, no UPDATE sent again."""
+    pair = make_pair(KIND, start=False)
+    pair.ours.policy = by_session([PEER_V4], ["2001:db8:2::/48"])
+    pair.start()
+    pair.peer.wait_route("10.2.0.0/24")
+    pair.peer.wait_route("2001:db8:2::/48")
+
+    def stats(address: str) -> tuple[int, int, int]:
+        shown = pair.frr.neighbor(address)
+        messages = shown["messageStats"]
+        return (
+            shown["connectionsEstablished"],
+            messages["routeRefreshRecv"],
+            messages["updatesRecv"],
+        )
+
+    before = {a: stats(a) for a in (OUR_V4, OUR_V6)}
+    pair.ours.policy = by_session([PEER_V4, "192.0.2.99"], ["2001:db8:2::/48"])
+    pair.ours.reload()
+    sessions = (OUR_V4, OUR_V6)
+    stays(lambda: {a: stats(a) for a in sessions} == before, "both sessions left alone", 3)
+
+    pair.ours.policy = by_session([PEER_V4, "192.0.2.99"], ["2001:db8:ffff::/48"])
+    pair.ours.reload()
+    pair.peer.wait_gone("2001:db8:2::/48")  # the IPv6 session's routes were worked out anew
+    assert stats(OUR_V4) == before[OUR_V4]
+    v6 = stats(OUR_V6)
+    assert v6[0] == before[OUR_V6][0] and v6[2] > before[OUR_V6][2]
