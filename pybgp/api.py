@@ -284,6 +284,12 @@ class Speaker:
     ) -> list[dict[str, Any]]:
         return self._views.rib_json(family, prefix)
 
+    def adj_rib_json(
+        self, address: str, direction: str, family: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`in`: what neighbour `address` sent us; `out`: what we send it, after policy."""
+        return self._views.adj_rib_json(address, direction, family)
+
     def policy_json(self) -> dict[str, Any]:
         return self._views.policy_json()
 

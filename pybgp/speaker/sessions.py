@@ -6,7 +6,6 @@ for a restarting peer: `Graceful`)."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 
 import attrs
@@ -28,6 +27,7 @@ from pybgp.speaker.graceful import Graceful
 from pybgp.speaker.peer import Peer, export_key, peer_info
 from pybgp.speaker.pipeline import RoutePipeline
 from pybgp.speaker.policies import Policies
+from pybgp.speaker.subscribers import Subscribers
 from pybgp.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,11 @@ class Sessions:
         self.asn, self.router_id, self.cluster_id = asn, router_id, cluster_id
         self._peers, self._pipeline, self._graceful = peers, pipeline, graceful
         self._policies, self._bfd = policies, bfd
-        self._subscribers: list[trio.MemorySendChannel[PeerStateChange]] = []
+        self._subscribers = Subscribers[PeerStateChange]()
         self._resets = Throttle(log, RESET_LOG_INTERVAL)
 
     def subscribe(self) -> trio.MemoryReceiveChannel[PeerStateChange]:
-        send, receive = trio.open_memory_channel[PeerStateChange](math.inf)
-        self._subscribers.append(send)
-        return receive
+        return self._subscribers.subscribe()
 
     def on_event(self, session: PeerSession, event: Event) -> None:
         address = session.dial.address
@@ -83,9 +81,7 @@ class Sessions:
         elif isinstance(event, RouteRefreshReceived):
             self._graceful.refresh_received(peer, event.message)
         elif isinstance(event, StateChanged):
-            change = PeerStateChange(address, event.old.value, event.new.value)
-            for channel in self._subscribers:
-                channel.send_nowait(change)
+            self._subscribers.publish(PeerStateChange(address, event.old.value, event.new.value))
         elif isinstance(event, SessionDown):
             # One line per reset; a peer that keeps failing the same way is summed up.
             self._resets.log(
