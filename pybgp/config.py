@@ -173,6 +173,7 @@ def _parse_restart(t: ConfigTable) -> RestartConfig:
         restart_time=t.get("restart_time", int_range(0, 4095), default=120),
         deferral_time=t.get("deferral_time", seconds_value, default=360.0),
         stale_time=t.get("stale_time", seconds_value, default=360.0),
+        notification=t.get("notification", bool_value, default=True),
     )
     t.done()
     return config

@@ -93,7 +93,8 @@ class Sessions:
                 event.reason,
             )
             if peer.info is not None:  # it was Established
-                self.down(peer, graceful=self._graceful.helping(peer, event))
+                helping = self._graceful.helping(peer, event, peer.notification_restart)
+                self.down(peer, graceful=helping)
 
     def _up(self, peer: Peer, event: Established) -> None:
         negotiated, config = event.negotiated, peer.config
@@ -108,6 +109,7 @@ class Sessions:
                 info, import_filter, router_id=self.router_id, cluster_id=self.cluster_id
             )
         peer.peer_restart = negotiated.graceful_restart
+        peer.notification_restart = negotiated.notification_restart
         self._pipeline.sources_changed()
         local = peer.session.local_address() or config.local_address
         key = export_key(config, negotiated, info, local, self.cluster_id)

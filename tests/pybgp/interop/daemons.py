@@ -631,14 +631,17 @@ class Frr(Peer):
         listen_all: bool = False,
         graceful_restart: bool = False,
         extended_nexthop: bool = False,
+        router_lines: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         """`listen_all`: no `-l ADDR`, bgpd listens on every address of its namespace.
         `graceful_restart`: FRR restarts gracefully itself (RFC 4724), keeping forwarding
-        state (the F bit), instead of helping only."""
+        state (the F bit), instead of helping only. `router_lines`: more lines for
+        `router bgp` (e.g. " bgp graceful-restart notification")."""
         super().__init__(*args, **kwargs)
         self.connect_timer, self.listen_all = connect_timer, listen_all
         self.graceful_restart = graceful_restart
+        self.router_lines = router_lines
         self.extended_nexthop = extended_nexthop  # RFC 8950 on sessions over IPv6
 
     def config_text(self) -> str:
@@ -670,6 +673,7 @@ class Frr(Peer):
         ]
         if self.graceful_restart:
             lines += [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"]
+        lines += self.router_lines
         for s in self.sessions:
             n = f" neighbor {s.neighbor}"
             lines += [
