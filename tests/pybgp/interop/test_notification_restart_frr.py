@@ -14,7 +14,6 @@ import pytest
 from tests.pybgp.interop.daemons import (
     ESTABLISHED,
     OUR_V4,
-    PEER_ASN,
     PEER_V4,
     MakePair,
     Pair,
@@ -22,18 +21,15 @@ from tests.pybgp.interop.daemons import (
     Session,
     wait_for,
 )
-from tests.pybgp.interop.test_graceful_restart_frr import never_missing
+from tests.pybgp.interop.test_graceful_restart_frr import (
+    GRACEFUL,
+    KIND,
+    NEIGHBOR,
+    never_missing,
+    stale,
+)
 
 pytestmark = pytest.mark.privileged
-
-KIND = "frr-direct"
-NEIGHBOR = {
-    "address": PEER_V4,
-    "peer_asn": PEER_ASN[KIND],
-    "families": ["ipv4-unicast"],
-    "connect_retry": 1,
-}
-GRACEFUL = "[global.graceful_restart]\nenabled = true\nrestart_time = 60\n"
 
 
 def n_bit_pair(make_pair: MakePair, *frr_lines: str) -> Pair:
@@ -54,10 +50,6 @@ def n_bit_pair(make_pair: MakePair, *frr_lines: str) -> Pair:
     pair.ours.wait_routes(["10.1.0.0/24"])
     pair.peer.wait_route("10.2.0.0/24")
     return pair
-
-
-def stale(pair: Pair) -> int:
-    return int(pair.ours.neighbor(PEER_V4)["families"]["ipv4-unicast"]["stale"])
 
 
 def frr_flaps(pair: Pair) -> Callable[[], int]:
