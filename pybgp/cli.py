@@ -8,6 +8,7 @@ import sys
 
 from pybgp import __version__, client_cli, client_monitor, codec_cli
 from pybgp.control import DEFAULT_SOCKET
+from pybgp.mrt.cli import run_mrt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "decode" and args.mrt:
+            args.run = lambda args, _stdin, stdout: run_mrt(args, stdout)
         if args.command in ("decode", "encode"):
             return codec_cli.main_stdio(args)
         return client_cli.main_client(args)

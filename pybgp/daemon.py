@@ -29,6 +29,7 @@ from pybgp.api import Speaker
 from pybgp.config import DaemonConfig, load
 from pybgp.config_values import ConfigError
 from pybgp.control import DEFAULT_SOCKET, ControlError, serve_control
+from pybgp.mrt.dumper import run_dumps
 from pybgp.speaker.monitor import monitor
 
 log = logging.getLogger("pybgpd")
@@ -97,6 +98,7 @@ async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(speaker.run)
         await nursery.start(serve_control, args.socket, lambda req: handle(speaker, req))
+        nursery.start_soon(run_dumps, config.mrt, speaker)
         log.info(
             "pybgpd %s up: AS %d, router id %s",
             __version__,

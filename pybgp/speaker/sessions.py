@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Protocol
 
 import attrs
 import trio
@@ -23,15 +24,24 @@ from pybgp.session.events import (
     StateChanged,
     UpdateReceived,
 )
+from pybgp.session.fsm import State
 from pybgp.speaker.graceful import Graceful
 from pybgp.speaker.peer import Peer, export_key, peer_info
 from pybgp.speaker.pipeline import RoutePipeline
 from pybgp.speaker.policies import Policies
 from pybgp.speaker.subscribers import Subscribers
 from pybgp.throttle import Throttle
+from pybgp.wire.update import Update
 
 log = logging.getLogger(__name__)
 RESET_LOG_INTERVAL = 10.0  # seconds between "peer down" lines of one peer
+
+
+class SessionObserver(Protocol):
+    """Sees what the sessions report, as it happens (pybgp.mrt's update log)."""
+
+    def on_update(self, peer: Peer, update: Update) -> None: ...
+    def on_state(self, peer: Peer, old: State, new: State) -> None: ...
 
 
 @attrs.frozen
@@ -58,6 +68,7 @@ class Sessions:
         self._peers, self._pipeline, self._graceful = peers, pipeline, graceful
         self._policies, self._bfd = policies, bfd
         self._subscribers = Subscribers[PeerStateChange]()
+        self.observers: list[SessionObserver] = []
         self._resets = Throttle(log, RESET_LOG_INTERVAL)
 
     def subscribe(self) -> trio.MemoryReceiveChannel[PeerStateChange]:
@@ -69,6 +80,8 @@ class Sessions:
         if peer is None or peer.session is not session:
             return
         if isinstance(event, UpdateReceived):
+            for observer in self.observers:
+                observer.on_update(peer, event.update)
             if peer.adj_in is not None:
                 update = event.update
                 self._pipeline.apply(peer.adj_in.apply(update))
@@ -81,6 +94,8 @@ class Sessions:
         elif isinstance(event, RouteRefreshReceived):
             self._graceful.refresh_received(peer, event.message)
         elif isinstance(event, StateChanged):
+            for observer in self.observers:
+                observer.on_state(peer, event.old, event.new)
             self._subscribers.publish(PeerStateChange(address, event.old.value, event.new.value))
         elif isinstance(event, SessionDown):
             # One line per reset; a peer that keeps failing the same way is summed up.

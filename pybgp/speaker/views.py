@@ -15,6 +15,7 @@ from pybgp.bfd.neighbors import NeighborBfd
 from pybgp.policy import CommunityAction, LargeCommunityAction, PolicyChain, explain
 from pybgp.policy.rib_filter import ChainFilter
 from pybgp.rib.export import export
+from pybgp.rib.peer import PeerInfo
 from pybgp.rib.route import Route
 from pybgp.speaker.peer import FAMILIES, Peer
 from pybgp.speaker.pipeline import RoutePipeline
@@ -158,6 +159,20 @@ class Views:
                 if chosen == group.key.send_paths:
                     break
         return out
+
+    # -- for table dumps (pybgp.mrt) -----------------------------------------------------
+    def sources(self) -> list[PeerInfo]:
+        """Where routes come from: our own routes, then each peer with an Adj-RIB-In."""
+        return [source.peer for source in self._pipeline.sources()]
+
+    def prefixes(self, family: Family) -> list[Nlri]:
+        """The prefixes with a best path, now (a list: the table may change meanwhile)."""
+        return [prefix for prefix, _ in self._pipeline.loc[family].items()]
+
+    def paths(self, family: Family, prefix: Nlri) -> list[tuple[int, Route]]:
+        """(path id, route) of every path of `prefix`, best first; route.peer says whose."""
+        loc, sources = self._pipeline.loc[family], self._pipeline.sources()
+        return [(path_id, route) for (_, path_id), route in loc.ranked(prefix, sources)]
 
     def loc_rib(self, family: Family) -> dict[str, tuple[str, ...]]:
         """prefix -> next hops of the best path(s), for programs."""

@@ -856,11 +856,15 @@ class Gobgp(ProcessPeer):
     kind = "gobgp"
     log_name = "gobgpd.log"
 
-    def __init__(self, *args: Any, listen: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, listen: Sequence[str] = (), extra_config: str = "", **kwargs: Any
+    ) -> None:
         """`listen`: the addresses gobgpd listens on (`local-address-list`; default: all, so
-        nothing else in the namespace can listen on port 179)."""
+        nothing else in the namespace can listen on port 179). `extra_config`: more TOML at
+        the end of gobgpd.toml (e.g. `[[mrt-dump]]`)."""
         super().__init__(*args, **kwargs)
         self.listen = list(listen)
+        self.extra_config = extra_config
 
     def config_text(self) -> str:
         v6_over_v4 = [s.neighbor for s in self.sessions if "ipv6" in s.families and not s.over_ipv6]
@@ -930,6 +934,7 @@ class Gobgp(ProcessPeer):
             '      route-type = "local"',
             "    [policy-definitions.statements.actions]",
             '      route-disposition = "accept-route"',
+            self.extra_config,
         ]
         return "\n".join(lines) + "\n"
 
