@@ -29,7 +29,7 @@ from pybgp.api import Speaker
 from pybgp.config import DaemonConfig, load
 from pybgp.config_values import ConfigError
 from pybgp.control import DEFAULT_SOCKET, ControlError, serve_control
-from pybgp.mrt.dumper import run_dumps
+from pybgp.mrt.dumper import dumpers
 from pybgp.speaker.monitor import monitor
 
 log = logging.getLogger("pybgpd")
@@ -95,10 +95,12 @@ async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
     if restarting:
         log.info("restarting gracefully: selection waits for the peers' End-of-RIB")
     speaker = Speaker.from_config(config, fib=fib, restarting=restarting)
+    dumps = dumpers(config.mrt, speaker)
     async with trio.open_nursery() as nursery:
         await nursery.start(speaker.run)
+        for dump in dumps:
+            nursery.start_soon(dump.run)
         await nursery.start(serve_control, args.socket, lambda req: handle(speaker, req))
-        nursery.start_soon(run_dumps, config.mrt, speaker)
         log.info(
             "pybgpd %s up: AS %d, router id %s",
             __version__,

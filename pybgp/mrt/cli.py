@@ -20,6 +20,8 @@ def run_mrt(args: argparse.Namespace, stdout: TextIO) -> int:
                 stdout.write(json.dumps(decoder.decode(record), ensure_ascii=False) + "\n")
     except MrtError as exc:
         raise UsageError(f"--mrt {args.mrt}: {exc}") from None
+    except BrokenPipeError:
+        raise  # the reader went: pybgp.cli ends quietly
     except EOFError:
         raise UsageError(f"--mrt {args.mrt}: the compressed file ends early") from None
     except OSError as exc:  # not found, unreadable, or a corrupt gzip/bzip2 stream

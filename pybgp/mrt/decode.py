@@ -17,12 +17,12 @@ from typing import Any
 
 from pybgp.codec_cli import decode_to_json
 from pybgp.mrt.format import STATES, Bgp4mp, MrtError, MrtType, Record, TableDumpV2
-from pybgp.wire.constants import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, Family
+from pybgp.wire.aspath import MalformedAttribute
+from pybgp.wire.attributes import SPECS, attribute_name
+from pybgp.wire.constants import AFI_IPV4, AFI_IPV6, IPV4_UNICAST, IPV6_UNICAST, AttrType, Family
 from pybgp.wire.context import CodecContext
 from pybgp.wire.nlri import address_to_str, nlri_to_str
 from pybgp.wire.pathattrs import iter_tlvs
-from pybgp.wire.rfc7606 import parse_attributes
-from pybgp.wire.update_json import attributes_to_json
 
 _RIB_FAMILIES: dict[int, Family] = {
     TableDumpV2.RIB_IPV4_UNICAST: IPV4_UNICAST,
@@ -36,8 +36,6 @@ _RIB_ADDPATH: dict[int, int] = {
     TableDumpV2.RIB_IPV6_UNICAST_ADDPATH: TableDumpV2.RIB_IPV6_UNICAST,
     TableDumpV2.RIB_IPV6_MULTICAST_ADDPATH: TableDumpV2.RIB_IPV6_MULTICAST,
 }
-# Attributes in a table dump are judged as from an internal peer: nothing is out of place.
-_DUMP_CONTEXT = CodecContext(asn4=True, ibgp=True)
 
 
 class _Reader:
@@ -127,30 +125,35 @@ class Decoder:
 
 
 def dump_attributes(blob: bytes) -> dict[str, Any]:
-    """A table dump's path attributes as JSON. MP_REACH_NLRI is abbreviated there to the
-    next hop (§4.3.4); some writers put the whole attribute, which is read as well."""
-    plain, next_hops = [], None
-    pos = 0
-    try:
-        for flags, code, value in _tlvs(blob):
-            end = pos + (4 if flags & 0x10 else 3) + len(value)
-            if code == 14:
-                next_hops = _mp_next_hops(value)
-            else:
-                plain.append(blob[pos:end])
-            pos = end
-    except MrtError as exc:
-        return {"attributes": {}, "error": str(exc)}
+    """A table dump's path attributes as JSON, read as they are: a dump is not a session,
+    so no RFC 7606 verdicts (BIRD writes NEXT_HOP and LOCAL_PREF with no flags, FRR its own
+    routes with NEXT_HOP 0.0.0.0). AS numbers are 4 octets wide (§4.3.4); MP_REACH_NLRI is
+    abbreviated to the next hop there, and some writers put the whole attribute: both read.
+    A value that cannot be read is shown as hex, with an "error" saying why."""
     out: dict[str, Any] = {}
-    attributes, findings = None, None
-    if plain:
-        attributes, findings = parse_attributes(b"".join(plain), _DUMP_CONTEXT)
-    out["attributes"] = attributes_to_json(attributes, [], frozenset())[0]
-    if next_hops is not None:
-        out["attributes"]["mp_reach_nlri"] = {"next_hop": next_hops}
-    if findings is not None and findings.problems:
-        out["error"] = "; ".join(p.reason for p in findings.problems)
-    return out
+    problems = []
+    try:
+        tlvs = _tlvs(blob)
+    except MrtError as exc:
+        return {"attributes": out, "error": str(exc)}
+    for flags, code, value in tlvs:
+        spec = SPECS.get(code)
+        try:
+            if code == AttrType.MP_REACH_NLRI:
+                out["mp_reach_nlri"] = {"next_hop": _mp_next_hops(value)}
+            elif spec is None:
+                out[attribute_name(code)] = {"flags": flags, "value": value.hex()}
+            elif code == AttrType.NEXT_HOP and len(value) == 4:
+                out[spec.name] = address_to_str(value)  # 0.0.0.0 for a route of the writer's
+            else:
+                out[spec.name] = spec.to_json(spec.decode(value, 4))
+        except (MalformedAttribute, MrtError) as exc:
+            out[attribute_name(code)] = {"flags": flags, "value": value.hex()}
+            problems.append(str(exc))
+    result: dict[str, Any] = {"attributes": out}
+    if problems:
+        result["error"] = "; ".join(problems)
+    return result
 
 
 def _tlvs(blob: bytes) -> list[tuple[int, int, bytes]]:

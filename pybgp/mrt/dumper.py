@@ -159,11 +159,10 @@ class UpdateLog:
             await trio.to_thread.run_sync(_write, path, data, "ab")
 
 
-async def run_dumps(configs: tuple[MrtConfig, ...], speaker: Speaker) -> None:
-    """Every configured dump, until cancelled."""
-    async with trio.open_nursery() as nursery:
-        for config in configs:
-            if config.type == "table":
-                nursery.start_soon(TableDumper(config, speaker).run)
-            else:
-                nursery.start_soon(UpdateLog(config, speaker).run)
+def dumpers(configs: tuple[MrtConfig, ...], speaker: Speaker) -> list[TableDumper | UpdateLog]:
+    """The configured dumps; made before the speaker runs, so that the update logs see its
+    sessions from their first state change."""
+    return [
+        TableDumper(config, speaker) if config.type == "table" else UpdateLog(config, speaker)
+        for config in configs
+    ]

@@ -63,13 +63,16 @@ def rib(
 
 def table_attributes(attributes: PathAttributes, next_hop: str, family: Family) -> bytes:
     """A route's attributes as a table dump has them (§4.3.4): AS numbers of 4 octets (a
-    2-octet peer's path is given merged with its AS4_PATH, RFC 6793), and, when the next
-    hop is not in NEXT_HOP, the abbreviated MP_REACH_NLRI: next hop length and next hop."""
+    2-octet peer's path is given merged with its AS4_PATH, RFC 6793), and the next hop:
+    NEXT_HOP for an IPv4 one (our own routes carry none), else the abbreviated
+    MP_REACH_NLRI, next hop length and next hop."""
     raw = attributes.raw if attributes.asn4 else _as4_form(attributes)
-    if family.afi == AFI_IPV6 or AttrType.NEXT_HOP not in attributes:
-        hop = address_from_str(next_hop)
-        raw += encode_attribute(0x80, AttrType.MP_REACH_NLRI, bytes((len(hop),)) + hop)
-    return raw
+    if family.afi != AFI_IPV6 and AttrType.NEXT_HOP in attributes:
+        return raw
+    hop = address_from_str(next_hop)
+    if len(hop) == 4:
+        return raw + encode_attribute(0x40, AttrType.NEXT_HOP, hop)
+    return raw + encode_attribute(0x80, AttrType.MP_REACH_NLRI, bytes((len(hop),)) + hop)
 
 
 def _as4_form(attributes: PathAttributes) -> bytes:
