@@ -10,20 +10,26 @@ import functools
 import gzip
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pybgp.config import ConfigError, parse
+from pybgp.mrt.config import MrtConfig
 from pybgp.mrt.decode import Decoder
+from pybgp.mrt.dumper import TableDumper, UpdateLog
 from pybgp.mrt.encode import DumpPeer, RibEntry, peer_index_table, rib
 from pybgp.mrt.format import MrtType, header, read_records
 from pybgp.wire.constants import IPV4_UNICAST, IPV6_UNICAST
 from pybgp.wire.nlri import nlri_from_str
+from tests.pybgp.test_client_cli import LEAF, hub_speaker, leaf_speaker
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "mrt"
 PYBGPD_V4, PYBGPD_V6, PYBGPD_AS = "10.0.0.1", "fd00::1", 65000
@@ -240,3 +246,44 @@ def test_a_record_of_another_type_is_shown_and_the_rest_read(tmp_path: Path) -> 
     first = json.loads(records[0])
     assert first["type"] == 99 and "not decoded" in first["error"] and first["body"] == "0102"
     assert len(records) == 4
+
+
+@pytest.mark.parametrize(
+    ("mrt", "message"),
+    [
+        ({"type": "tabel", "file": "x"}, "mrt[0].type: expected one of table, updates"),
+        ({"type": "table"}, "mrt[0].file: missing (required)"),
+        ({"type": "table", "file": "x", "interval": 0}, "mrt[0].interval: a table dump needs"),
+        ({"type": "updates", "file": "x", "intervall": 3}, "(did you mean interval?)"),
+    ],
+)
+def test_mrt_configuration_mistakes_name_the_key(mrt: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        parse({"global": {"asn": 65000, "router_id": "10.0.0.1"}, "mrt": [mrt]})
+
+
+async def test_dumps_of_a_running_speaker(tmp_path: Path) -> None:
+    """pybgpd's dumps, in process over loopback: the hub's table dump holds its own routes
+    and the leaf's accepted one; its update log every state of the session and the UPDATEs
+    as received (the one its import policy rejects too)."""
+    hub, leaf = hub_speaker(), leaf_speaker()
+    log_path = tmp_path / "updates.mrt"
+    log = UpdateLog(MrtConfig(type="updates", file=str(log_path)), hub)
+    table_dump = TableDumper(MrtConfig(type="table", file=str(tmp_path / "rib.mrt")), hub)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hub.run)
+            nursery.start_soon(log.run)
+            await nursery.start(leaf.run)
+            while "10.2.0.0/24" not in hub.loc_rib(IPV4_UNICAST):
+                await trio.sleep(0.05)
+            dumped = await table_dump.dump()
+            nursery.cancel_scope.cancel()  # the log is written on the way out
+    entries = rib_entries(dumped)
+    assert sorted(entries) == ["10.1.0.0/24", "10.2.0.0/24", "10.9.0.0/24"]
+    assert [(e["peer"], e["peer_asn"]) for e in entries["10.2.0.0/24"]] == [(LEAF, 65001)]
+    assert [e["peer"] for e in entries["10.1.0.0/24"]] == ["0.0.0.0"]
+    records = decode(log_path)
+    states = [r["new_state"] for r in records if r.get("peer") == LEAF and "new_state" in r]
+    assert states[-1] == "Established" and "OpenConfirm" in states
+    assert {"10.2.0.0/24", "10.3.0.0/24"} <= set(announced(log_path, LEAF))
