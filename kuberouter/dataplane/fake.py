@@ -82,8 +82,9 @@ class FakeBackend(PlannedBackend):
 
     def drop_member(self, family: int, name: str, entry: str) -> None:
         ipset = self.sets[(family, name)]
-        kept = tuple(member for member in ipset.entries if member != entry)
-        self.sets[(family, name)] = attrs.evolve(ipset, entries=kept)
+        self.sets[(family, name)] = attrs.evolve(
+            ipset, entries=ipset.entries.changed(removed=[entry])
+        )
 
     def drop_hook(self, family: int, builtin: str) -> None:
         self.hooks.discard((family, builtin))

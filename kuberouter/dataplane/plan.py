@@ -111,8 +111,7 @@ def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None
     differ (type, family or nomatch holes): then the set is rewritten whole."""
     if (old.type, old.family, old.nomatch) != (new.type, new.family, new.nomatch):
         return None
-    before, after = set(old.entries), set(new.entries)
-    return sorted(after - before), sorted(before - after)
+    return new.entries.diff(old.entries)
 
 
 def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPlan]:

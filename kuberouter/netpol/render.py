@@ -120,7 +120,7 @@ def render_ipset(sets: Iterable[IPSet]) -> str:
         temp = "TMP-" + short_hash(ipset.name)
         lines.append(f"create {temp} {ipset.type} family {family} -exist")
         lines.append(f"flush {temp}")
-        lines += [f"add {temp} {entry}" for entry in ipset.entries]
+        lines += [f"add {temp} {entry}" for entry in sorted(ipset.entries)]
         lines += [f"add {temp} {entry} nomatch" for entry in ipset.nomatch]
         lines.append(f"create {ipset.name} {ipset.type} family {family} -exist")
         lines.append(f"swap {temp} {ipset.name}")

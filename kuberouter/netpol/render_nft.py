@@ -54,13 +54,13 @@ def _set(ipset: IPSet, family: int) -> list[str]:
     lines = [f"\tset {_set_name(ipset.name)} {{"]
     if ipset.type == "hash:ip,port":
         lines.append(f"\t\ttype {address} . inet_proto . inet_service")
-        elements = [element(ipset, entry) for entry in ipset.entries]
+        elements = [element(ipset, entry) for entry in sorted(ipset.entries)]
     elif ipset.type == "hash:net":
         lines += [f"\t\ttype {address}", "\t\tflags interval"]
         elements = _effective_networks(ipset)
     else:
         lines.append(f"\t\ttype {address}")
-        elements = list(ipset.entries)
+        elements = sorted(ipset.entries)
     if elements:
         lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
     lines.append("\t}")

@@ -81,7 +81,7 @@ def test_drift_is_found_and_only_it_is_rewritten() -> None:
     pod_chain = next(name for name in rules.chains if name.startswith("KUBE-POD-FW-"))
     ipset = next(s for s in rules.sets.values() if s.entries)
     fake.drop_chain(4, pod_chain)
-    fake.drop_member(4, ipset.name, ipset.entries[0])
+    fake.drop_member(4, ipset.name, min(ipset.entries))
     fake.drop_hook(4, "FORWARD")
     fake.chains[(4, "KUBE-POD-FW-STRAYSTRAYSTRAY")] = rules.chains[pod_chain]
     stats = fake.reconcile(desired)
