@@ -12,6 +12,7 @@ from typing import Any
 
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import Labels
+from kuberouter.model.shared import shared, text
 
 
 def _join(path: str, key: str) -> str:
@@ -91,7 +92,7 @@ def labels(obj: Mapping[str, Any], key: str, path: str) -> Labels:
     for name, value in raw.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise FieldError(_join(path, key), f"label {name!r}: {value!r} is not a string pair")
-    return Labels(raw)
+    return shared(Labels({text(name): text(value) for name, value in raw.items()}))
 
 
 def ip_address(value: Any, path: str) -> str:

@@ -55,7 +55,7 @@ class IncrementalCompiler:
         self._node_object_ips: tuple[str, ...] = ()
         self._index = PodIndex()
         self._node_pods: dict[str, Pod] = {}  # every pod on this node (node addresses)
-        self._local: set[str] = set()  # this node's policy-actionable pods
+        self._local: dict[str, set[str]] = {}  # namespace -> this node's actionable pods
         self._policies: dict[str, NetworkPolicy] = {}
         self._policies_by_namespace: dict[str, set[str]] = {}
         self._units: dict[str, Unit] = {}
@@ -98,12 +98,17 @@ class IncrementalCompiler:
         if old is None and new is None:
             return
         self._index.remove(key)
-        self._local.discard(key)
+        namespace = key.partition("/")[0]
+        local = self._local.get(namespace)
+        if local is not None:
+            local.discard(key)
+            if not local:
+                del self._local[namespace]
         if new is not None:
             self._index.add(new)
             if new.node_name == self.node:
-                self._local.add(key)
-        labels = self._index.namespace_labels(key.partition("/")[0])
+                self._local.setdefault(namespace, set()).add(key)
+        labels = self._index.namespace_labels(namespace)
         for policy_key, unit in self._units.items():
             if unit.update_peers(key, old, new, labels):
                 self._dirty_units.add(policy_key)
@@ -176,6 +181,7 @@ class IncrementalCompiler:
         if pods or not self._top:
             self._top = {family: self._top_chains(family) for family in self.families}
             self._deny = {family: self._deny_chains(family) for family in self.families}
+        self._index.forget_answers()  # single changes select little: keep memory instead
 
     def _place(self, key: str, *, rebuild: bool) -> None:
         """Make the unit of policy `key` match its local targets now; `rebuild`: compile
@@ -186,7 +192,11 @@ class IncrementalCompiler:
         policy = self._policies.get(key)
         keys: frozenset[str] = frozenset()
         if policy is not None and any(policy.affects(d) for d in DIRECTIONS):
-            keys = self._index.select(policy.namespace, policy.pod_selector) & self._local
+            keys = frozenset(
+                pod_key
+                for pod_key in self._local.get(policy.namespace, ())
+                if policy.pod_selector.matches(self._index.pod(pod_key).labels)
+            )
         unit = old if old is not None and not rebuild else None
         if keys and policy is not None:
             if unit is None:
@@ -208,7 +218,7 @@ class IncrementalCompiler:
 
     def _rebuild_pod(self, key: str) -> None:
         pod = self._index.get(key)
-        if pod is None or key not in self._local:
+        if pod is None or pod.node_name != self.node:
             self._pod_chains.pop(key, None)
             self._isolating.pop(key, None)
             return
@@ -239,7 +249,8 @@ class IncrementalCompiler:
     def _deny_chains(self, family: Family) -> list[Chain]:
         if not family_cidrs(self._deny_cidrs, family):
             return []
-        return default_deny_chains(family, [self._index.pod(key) for key in sorted(self._local)])
+        local = sorted(key for keys in self._local.values() for key in keys)
+        return default_deny_chains(family, [self._index.pod(key) for key in local])
 
     def _ruleset(self, family: Family) -> Ruleset:
         chains = [self._common[family], *self._deny[family]]

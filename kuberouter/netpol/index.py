@@ -3,7 +3,8 @@
 A selector is answered by taking the smallest candidate set its positive terms give
 (matchLabels, In, Exists) from a label index, then filtering with
 `LabelSelector.matches` (the index only narrows, it never decides). Pods are indexed per
-namespace, and the namespaces holding pods by their own labels, so a namespace selector
+namespace (a namespace of a few pods is simply scanned: its index would cost more than
+it saves), and the namespaces holding pods by their own labels, so a namespace selector
 too looks at the namespaces it may match, not at all of them. Answers are cached per
 (namespace, selector) and per namespace selector: clusters reuse a handful of selectors
 across many policies.
@@ -25,17 +26,19 @@ from collections.abc import Set as AbstractSet
 
 from kuberouter.model import LabelSelector, Namespace, Pod, PolicyPeer
 from kuberouter.model.labels import Labels
+from kuberouter.model.shared import shared_tuple
 
 _NamedPort = tuple[str, str]  # (port name, protocol)
+_SCAN_UP_TO = 32  # pods in a namespace that a selector just scans (no label index)
 
 
 def named_ports(pod: Pod) -> dict[_NamedPort, tuple[int, ...]]:
     """The named container ports of a pod: (name, protocol) -> numbers."""
     found: dict[_NamedPort, tuple[int, ...]] = {}
-    for declared in pod.container_ports:
-        if declared.name:
-            key = (declared.name, declared.protocol)
-            found[key] = (*found.get(key, ()), declared.port)
+    for name, number, protocol in pod.container_ports:
+        if name:
+            key = (name, protocol)
+            found[key] = (*found.get(key, ()), number)
     return found
 
 
@@ -46,8 +49,15 @@ class _Buckets:
         self._by_key: dict[str, dict[str, set[str]]] = {}
 
     def add(self, member: str, labels: Mapping[str, str]) -> None:
+        by_key = self._by_key
         for key, value in labels.items():
-            self._by_key.setdefault(key, {}).setdefault(value, set()).add(member)
+            values = by_key.get(key)
+            if values is None:
+                values = by_key[key] = {}
+            members = values.get(value)
+            if members is None:
+                members = values[value] = set()
+            members.add(member)
 
     def remove(self, member: str, labels: Mapping[str, str]) -> None:
         for key, value in labels.items():
@@ -76,7 +86,8 @@ class PodIndex:
     def __init__(self, namespaces: Iterable[Namespace] = (), pods: Iterable[Pod] = ()) -> None:
         self._pods: dict[str, Pod] = {}
         self._by_namespace: dict[str, set[str]] = {}
-        self._pod_labels: dict[str, _Buckets] = defaultdict(_Buckets)  # per namespace
+        # per namespace, once it holds enough pods for an index to beat a scan
+        self._pod_labels: dict[str, _Buckets] = {}
         self._named: dict[_NamedPort, dict[str, tuple[int, ...]]] = defaultdict(dict)
         self._namespace_labels: dict[str, Labels] = {ns.name: ns.labels for ns in namespaces}
         self._space_labels = _Buckets()  # the namespaces holding pods, by their labels
@@ -100,9 +111,15 @@ class PodIndex:
             self._space_labels.add(namespace, self.namespace_labels(namespace))
             self._namespaces.clear()
         members.add(key)
-        self._pod_labels[namespace].add(key, pod.labels)
+        buckets = self._pod_labels.get(namespace)
+        if buckets is not None:
+            buckets.add(key, pod.labels)
+        elif len(members) >= _SCAN_UP_TO:
+            buckets = self._pod_labels[namespace] = _Buckets()
+            for member in members:
+                buckets.add(member, self._pods[member].labels)
         for name, numbers in named_ports(pod).items():
-            self._named[name][key] = numbers
+            self._named[name][key] = shared_tuple(numbers)
         self._selected.pop(namespace, None)
 
     def remove(self, key: str) -> None:
@@ -112,10 +129,12 @@ class PodIndex:
         namespace = pod.namespace
         members = self._by_namespace[namespace]
         members.discard(key)
-        self._pod_labels[namespace].remove(key, pod.labels)
+        buckets = self._pod_labels.get(namespace)
+        if buckets is not None:
+            buckets.remove(key, pod.labels)
         if not members:
             del self._by_namespace[namespace]
-            del self._pod_labels[namespace]
+            self._pod_labels.pop(namespace, None)
             self._space_labels.remove(namespace, self.namespace_labels(namespace))
             self._namespaces.clear()
         for name in named_ports(pod):
@@ -133,6 +152,11 @@ class PodIndex:
             self._namespace_labels[name] = namespace.labels
         if holds_pods:
             self._space_labels.add(name, self.namespace_labels(name))
+        self._namespaces.clear()
+
+    def forget_answers(self) -> None:
+        """Drop the cached selections (memory; they are made again when asked)."""
+        self._selected.clear()
         self._namespaces.clear()
 
     # -- reads --------------------------------------------------------------------------
