@@ -61,18 +61,24 @@ class Pod:
     host_network: bool = False
     container_ports: tuple[ContainerPort, ...] = ()
     phase: str = ""
-    # "namespace/name", made once: indexes and sets hold it by the thousand
+    # Made once, read by the thousand: "namespace/name" and the addresses per family.
     key: str = attrs.field(init=False, eq=False, repr=False)
+    _by_family: tuple[tuple[str, ...], tuple[str, ...]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
+        v6 = tuple(ip for ip in self.ips if ":" in ip)
+        v4 = self.ips if not v6 else tuple(ip for ip in self.ips if ":" not in ip)
+        object.__setattr__(self, "_by_family", (v4, v6 if v6 else ()))
 
     @property
     def finished(self) -> bool:
         return self.phase in FINISHED_PHASES
 
     def ips_of_family(self, family: int) -> tuple[str, ...]:
-        return tuple(ip for ip in self.ips if (":" in ip) == (family == 6))
+        return self._by_family[family == 6]
 
     @classmethod
     def from_k8s(cls, d: Mapping[str, Any]) -> Pod:
