@@ -40,7 +40,6 @@ import contextlib
 import gc
 import itertools
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from typing import Any
 
 import attrs
 
+from bench.cluster import NODE, layout, namespace_doc, pod_doc, policy_docs
 from kuberouter.dataplane import IptablesBackend, NftablesBackend, Runner
 from kuberouter.dataplane.firewall import PlannedBackend
 from kuberouter.model import Namespace, NetworkPolicy, Pod
@@ -58,87 +58,7 @@ from kuberouter.netpol.compiler import compile_node
 from kuberouter.netpol.incremental import IncrementalCompiler
 from kuberouter.netpol.ruleset import DesiredState
 
-NODE = "node-0"
 BACKENDS = ("iptables-legacy", "iptables-nft", "nftables")
-TEAMS = 50
-
-
-# -- the cluster ------------------------------------------------------------------------
-
-
-def _pod(number: int, namespace: str, node: int, slot: int, app: int, rng: random.Random) -> Pod:
-    ports = [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    if rng.random() < 0.5:
-        ports.append({"name": "metrics", "containerPort": 9090, "protocol": "TCP"})
-    return Pod.from_k8s(
-        {
-            "kind": "Pod",
-            "metadata": {
-                "namespace": namespace,
-                "name": f"pod-{number}",
-                "labels": {"app": f"app-{app}", "role": "frontend" if app < 2 else "backend"},
-            },
-            "spec": {"nodeName": f"node-{node}", "containers": [{"name": "c", "ports": ports}]},
-            "status": {
-                "phase": "Running",
-                "podIPs": [{"ip": f"10.{100 + node // 250}.{node % 250}.{slot + 1}"}],
-                "hostIPs": [{"ip": f"192.168.{node // 250}.{node % 250 + 1}"}],
-            },
-        }
-    )
-
-
-def _namespace(number: int) -> Namespace:
-    labels = {"team": f"team-{number % TEAMS}", "env": "prod" if number % 2 else "dev"}
-    return Namespace.from_k8s(
-        {"kind": "Namespace", "metadata": {"name": f"ns-{number}", "labels": labels}}
-    )
-
-
-def _policies(namespace: Namespace) -> list[NetworkPolicy]:
-    team = namespace.labels["team"]
-    frontends = {
-        "podSelector": {"matchLabels": {"role": "backend"}},
-        "ingress": [
-            {
-                "from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
-                "ports": [{"port": 8080}],
-            }
-        ],
-    }
-    apps = {"key": "app", "operator": "In", "values": ["app-0", "app-1"]}
-    team_spec = {
-        "podSelector": {},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {"matchLabels": {"team": team}},
-                        "podSelector": {"matchExpressions": [apps]},
-                    }
-                ],
-                "ports": [{"port": "http"}],
-            }
-        ],
-        "egress": [
-            {
-                "to": [{"namespaceSelector": {"matchLabels": {"team": team, "env": "prod"}}}],
-                "ports": [{"port": 53, "protocol": "UDP"}],
-            },
-            {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.100.0.0/14"]}}]},
-        ],
-    }
-    return [
-        NetworkPolicy.from_k8s(
-            {
-                "kind": "NetworkPolicy",
-                "metadata": {"namespace": namespace.name, "name": name},
-                "spec": spec,
-            }
-        )
-        for name, spec in (("allow-frontends", frontends), ("allow-team", team_spec))
-    ]
 
 
 @attrs.frozen(kw_only=True)
@@ -152,20 +72,28 @@ class World:
 
 
 def generate(pods: int, nodes: int, namespaces: int, seed: int = 1) -> World:
-    """`pods` pods spread evenly (in random order) over `nodes` nodes and `namespaces`
-    namespaces; two policies per namespace."""
-    rng = random.Random(seed)
-    spaces = tuple(_namespace(number) for number in range(namespaces))
-    placement = [number % nodes for number in range(pods)]
-    rng.shuffle(placement)
-    slots = [0] * nodes
-    found = []
-    for number, node in enumerate(placement):
-        namespace = spaces[number % namespaces].name
-        found.append(_pod(number, namespace, node, slots[node], number // namespaces, rng))
-        slots[node] += 1
-    policies = tuple(policy for namespace in spaces for policy in _policies(namespace))
-    return World(namespaces=spaces, pods=tuple(found), policies=policies)
+    """bench.cluster's cluster as model views; two policies per namespace."""
+    docs = [namespace_doc(number) for number in range(namespaces)]
+    spaces = tuple(Namespace.from_k8s(doc) for doc in docs)
+    found = tuple(
+        Pod.from_k8s(
+            pod_doc(
+                place.name,
+                spaces[place.namespace].name,
+                place.node,
+                place.slot,
+                place.app,
+                metrics=place.metrics,
+            )
+        )
+        for place in layout(pods, nodes, namespaces, seed)
+    )
+    policies = tuple(
+        NetworkPolicy.from_k8s(doc)
+        for namespace in spaces
+        for doc in policy_docs(namespace.name, namespace.labels["team"])
+    )
+    return World(namespaces=spaces, pods=found, policies=policies)
 
 
 def compiler_for(world: World) -> IncrementalCompiler:
