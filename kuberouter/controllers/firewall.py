@@ -200,7 +200,8 @@ class FirewallController:
         POLICY_CHAINS.set(count_chains(desired))
         POLICY_IPSETS.set(count_sets(desired))
         self.health.beat("firewall", f"{what}: {describe(stats, desired)}")
-        log.debug("firewall %s: %s", what, describe(stats, desired))
+        level = logging.DEBUG if changes else logging.INFO  # the rare full syncs are news
+        log.log(level, "firewall %s: %s", what, describe(stats, desired))
 
     def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
         if self.programmed is None or repair:

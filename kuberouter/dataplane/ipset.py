@@ -2,8 +2,10 @@
 
 Writes use render_ipset's text: each set is filled under a temporary name and swapped
 in, so a packet sees the old or the new members, never a half-filled set. When the set's
-programmed version is known and just one member differs (a pod joined or left), that one
-`add`/`del` is sent instead: as atomic, and it does not cost the size of the set. Sets are
+programmed version is known and fewer members differ than it holds (pods joined or
+left), just those `add`/`del` lines are sent: each member's change is atomic (a pod is in
+or out, never half), and the write costs the change, not the size of the set (a swap of
+a cluster-wide named-port set rewrites 50,000 entries for one new pod). Sets are
 destroyed only when asked, after the rules that match on them are gone. Reads keep our
 sets only (KUBE-SRC-/KUBE-DST-, their inet6: twins, and leftover TMP- sets), their
 members in the compiler's notation: ipset prints a hash:net host entry without its /32
@@ -44,7 +46,7 @@ class Ipset:
         for ipset in sets:
             old = (replaced or {}).get(ipset.name)
             delta = member_changes(old, ipset) if old is not None else None
-            if delta is None or len(delta[0]) + len(delta[1]) != 1:
+            if delta is None or len(delta[0]) + len(delta[1]) >= max(len(ipset.entries), 2):
                 whole.append(ipset)
                 continue
             lines += [f"add {ipset.name} {ipset_member(ipset, e)} -exist" for e in delta[0]]

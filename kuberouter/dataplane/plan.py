@@ -113,7 +113,10 @@ def _family(value: int) -> Family:
 
 
 def _changed(new: Mapping[str, object], old: Mapping[str, object]) -> list[str]:
-    return [name for name, value in new.items() if old.get(name) != value]
+    # The compiler hands unchanged objects over as they were: identity answers most.
+    return [
+        name for name, value in new.items() if (was := old.get(name)) is not value and was != value
+    ]
 
 
 def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None:

@@ -7,6 +7,7 @@ type. These helpers keep that checking out of the model classes.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -99,6 +100,13 @@ def ip_address(value: Any, path: str) -> str:
     """One address, normalised so that equal addresses compare equal as strings."""
     if not isinstance(value, str):
         raise FieldError(path, f"expected an IP address, got {value!r}")
+    if ":" not in value:
+        # The C library's strict dotted quad (as ipaddress's: no leading zeros), ten
+        # times faster; every pod and endpoint address goes through here.
+        try:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, value))
+        except (OSError, ValueError):  # ValueError: a NUL in the string
+            raise FieldError(path, f"{value!r} is not an IP address") from None
     try:
         return ipaddress.ip_address(value).compressed
     except ValueError:

@@ -90,9 +90,9 @@ class IncrementalCompiler:
         """A pod added, changed or (None) deleted."""
         if pod is not None and pod.node_name == self.node:
             self._node_pods[key] = pod
-        else:
-            self._node_pods.pop(key, None)
-        self._state = None
+            self._state = None  # this node's addresses may change
+        elif self._node_pods.pop(key, None) is not None:
+            self._state = None
         old = self._index.get(key)
         new = pod if pod is not None and actionable(pod) else None
         if old is None and new is None:
@@ -138,7 +138,6 @@ class IncrementalCompiler:
                     for pod in pods:
                         if peers.update(pod.key, pod, pod, new):
                             self._dirty_units.add(policy_key)
-        self._state = None
 
     def set_policy(self, key: str, policy: NetworkPolicy | None) -> None:
         """A NetworkPolicy added, changed or (None) deleted."""
@@ -154,16 +153,17 @@ class IncrementalCompiler:
     # -- the result ---------------------------------------------------------------------
 
     def state(self) -> DesiredState:
-        """The DesiredState `compile_node` would give for the objects set so far."""
-        if self._state is None:
-            self._flush()
+        """The DesiredState `compile_node` would give for the objects set so far (the same
+        object as last time when the changes since left it as it was)."""
+        if self._flush() or self._state is None:
             rulesets: dict[int, Ruleset] = {
                 family: self._ruleset(family) for family in self.families
             }
             self._state = DesiredState(node=self.node, rulesets=rulesets)
         return self._state
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Redo what the changes since the last flush touched; whether anything was."""
         policies, self._dirty_policies = self._dirty_policies, set()
         targets, self._dirty_targets = self._dirty_targets - policies, set()
         for key in policies:
@@ -174,14 +174,17 @@ class IncrementalCompiler:
         for key in units - policies:
             if key in self._units:
                 self._units[key].refresh()
-        self._named.refresh({shared for unit in self._units.values() for shared in _named(unit)})
+        used = {shared for unit in self._units.values() for shared in _named(unit)}
+        named = self._named.refresh(used)
         pods, self._dirty_pods = self._dirty_pods, set()
         for key in pods:
             self._rebuild_pod(key)
-        if pods or not self._top:
+        top = pods or not self._top
+        if top:
             self._top = {family: self._top_chains(family) for family in self.families}
             self._deny = {family: self._deny_chains(family) for family in self.families}
         self._index.forget_answers()  # single changes select little: keep memory instead
+        return bool(policies or targets or units or named or top)
 
     def _place(self, key: str, *, rebuild: bool) -> None:
         """Make the unit of policy `key` match its local targets now; `rebuild`: compile

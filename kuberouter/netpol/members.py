@@ -74,11 +74,8 @@ class Members(Set[str]):
         return self._size
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Members):
-            return self._size == other._size and all(
-                mine is theirs or mine == theirs
-                for mine, theirs in zip(self._shards, other._shards, strict=True)
-            )
+        if isinstance(other, Members):  # shard by shard, shared ones by identity
+            return self._size == other._size and self._shards == other._shards
         return Set.__eq__(self, other)
 
     def __hash__(self) -> int:

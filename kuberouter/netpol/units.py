@@ -117,13 +117,17 @@ class NamedSets:
                 tally.remove(before)
                 tally.add(after)
 
-    def refresh(self, used: set[tuple[str, str, Family]]) -> None:
-        """Emit the sets whose members changed; forget the ones no policy uses."""
+    def refresh(self, used: set[tuple[str, str, Family]]) -> bool:
+        """Emit the sets whose members changed; forget the ones no policy uses. Whether a
+        set in use changed."""
         for key in [key for key in self._tallies if key not in used]:
             del self._tallies[key], self._sets[key]
+        changed = False
         for key, tally in self._tallies.items():
             if tally.changed:
                 self._sets[key] = attrs.evolve(self._sets[key], entries=tally.members())
+                changed = True
+        return changed
 
 
 def _entries(pod: Pod | None, port: str, protocol: str, family: Family) -> list[str]:
