@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 from kuberouter.model import NetworkPolicy, Pod
 from kuberouter.model.labels import Labels
@@ -39,10 +40,11 @@ def test_policies_stamped_out_per_namespace_share_their_rules() -> None:
 
 
 def test_a_value_no_one_holds_leaves_the_table() -> None:
-    before = len(_TABLE)
     value = shared(Labels({"unique-key-for-this-test": "1"}))
-    assert len(_TABLE) == before + 1
     assert shared(Labels({"unique-key-for-this-test": "1"})) is value
+    assert Labels({"unique-key-for-this-test": "1"}) in _TABLE
+    gone = weakref.ref(value)
     del value
     gc.collect()
-    assert len(_TABLE) == before
+    assert gone() is None  # the table did not keep it alive
+    assert Labels({"unique-key-for-this-test": "1"}) not in _TABLE
