@@ -94,6 +94,13 @@ class Agent:
         tail = "\n".join(line for _, line in self.lines[-20:])
         raise RuntimeError(f"the agent never logged {pattern!r}; its last lines:\n{tail}")
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the agent and of the tools it ran (and waited for)."""
+        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        utime, stime, cutime, cstime = (int(value) for value in fields[11:15])
+        return (utime + stime + cutime + cstime) / os.sysconf("SC_CLK_TCK")
+
     def rss_mib(self) -> float:
         with open(f"/proc/{self.process.pid}/status", encoding="ascii") as status:
             for line in status:
@@ -261,20 +268,26 @@ def run(args: argparse.Namespace, agent_flags: list[str]) -> int:
 def measure(args: argparse.Namespace, agent: Agent, api: subprocess.Popen[str]) -> int:
     synced = agent.wait_for(r"caches synced", STARTUP_TIMEOUT)
     first = agent.wait_for(r"firewall initial sync", STARTUP_TIMEOUT)
+    started_cpu = agent.cpu_seconds()
     settle = 3.0 if args.short else 15.0
     time.sleep(settle)
     steady = agent.rss_mib()
-    print(f"start to caches synced: {synced:.2f} s; to the first full firewall sync: {first:.2f} s")
+    print(
+        f"start to caches synced: {synced:.2f} s; to the first full firewall sync: {first:.2f} s"
+        f" (the agent's CPU time by then, tools included: {started_cpu:.2f} s)"
+    )
     print(f"steady RSS ({settle:.0f} s after): {steady:.0f} MiB")
-    before = scrape()
+    before, cpu_before = scrape(), agent.cpu_seconds()
     assert api.stdin is not None and api.stdout is not None
     api.stdin.write(f"churn {args.churn_rate} {args.churn_seconds}\n")
     api.stdin.flush()
     samples = sample_rss(agent, api, every=2.0 if args.short else 10.0)
     done = api.stdout.readline().split()
     time.sleep(1.0)  # the last changes' syncs
-    after = scrape()
+    after, cpu = scrape(), agent.cpu_seconds() - cpu_before
     report(args, samples, done, before, after)
+    took = float(done[2]) + 1.0
+    print(f"agent CPU time under churn, tools included: {cpu:.1f} s ({cpu / took:.0%} of a core)")
     return 0
 
 

@@ -40,6 +40,7 @@ import contextlib
 import gc
 import itertools
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -186,58 +187,78 @@ def make_backend(kind: str, runner: Runner) -> PlannedBackend:
     return IptablesBackend(runner, variant="legacy" if kind == "iptables-legacy" else "nft")
 
 
+@attrs.frozen
+class Spent:
+    """Wall-clock seconds, and CPU seconds of this process and the tools it ran: on a
+    busy machine the CPU figure is the steadier guide to what an idle one would show."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def now(cls) -> Spent:
+        tools = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return cls(time.perf_counter(), time.process_time() + tools.ru_utime + tools.ru_stime)
+
+    def __sub__(self, start: Spent) -> Spent:
+        return Spent(self.wall - start.wall, self.cpu - start.cpu)
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(self.wall + other.wall, self.cpu + other.cpu)
+
+
 @attrs.frozen(kw_only=True)
 class BackendResult:
     kind: str
-    compile_seconds: float
-    apply_seconds: float
-    learn_seconds: float  # reading the chains back, after the sync
-    changes: dict[str, list[float]]  # name -> seconds of every change and undo
+    compile: Spent
+    apply: Spent
+    learn: Spent  # reading the chains back, after the sync
+    changes: dict[str, list[Spent]]  # name -> every change and undo
 
 
 def run_backend(kind: str, world: World, runs: int) -> BackendResult:
     with netns() as name:
         backend = make_backend(kind, Runner(name))
-        start = time.perf_counter()
+        start = Spent.now()
         compiler = compiler_for(world)
         desired = compiler.state()
-        compiled = time.perf_counter()
+        compiled = Spent.now()
         backend.reconcile(desired, learn=False)
-        applied = time.perf_counter()
+        applied = Spent.now()
         backend.learn(desired)
-        learned = time.perf_counter()
+        learned = Spent.now()
         gc.collect()
         gc.freeze()  # as the agent after its initial sync
-        timings: dict[str, list[float]] = {}
+        timings: dict[str, list[Spent]] = {}
         for what, (change, undo) in changes(world).items():
             for _ in range(runs):
                 for step in (change, undo):
-                    seconds, desired = timed_change(compiler, backend, desired, step)
-                    timings.setdefault(what, []).append(seconds)
+                    spent, desired = timed_change(compiler, backend, desired, step)
+                    timings.setdefault(what, []).append(spent)
         assert not backend.reconcile(desired).changed, "incremental applies left drift"
         gc.unfreeze()
         return BackendResult(
             kind=kind,
-            compile_seconds=compiled - start,
-            apply_seconds=applied - compiled,
-            learn_seconds=learned - applied,
+            compile=compiled - start,
+            apply=applied - compiled,
+            learn=learned - applied,
             changes=timings,
         )
 
 
 def timed_change(
     compiler: IncrementalCompiler, backend: PlannedBackend, previous: DesiredState, step: Change
-) -> tuple[float, DesiredState]:
-    start = time.perf_counter()
+) -> tuple[Spent, DesiredState]:
+    start = Spent.now()
     step(compiler)
     desired = compiler.state()
     stats = backend.apply(desired, previous)
-    seconds = time.perf_counter() - start
+    spent = Spent.now() - start
     assert not stats.repaired and stats.changed, stats
-    return seconds, desired
+    return spent, desired
 
 
-def anchors() -> dict[str, float]:
+def anchors() -> dict[str, Spent]:
     """The kernel tools alone, each in a fresh namespace."""
     rules = ["*filter"]
     for chain in range(500):
@@ -259,7 +280,9 @@ def anchors() -> dict[str, float]:
     ):
         with netns() as name:
             argv = ["ipset", "restore"] if tool == "ipset" else [tool]
-            found[tool] = Runner(name).run(*argv, input=text).seconds
+            start = Spent.now()
+            Runner(name).run(*argv, input=text)
+            found[tool] = Spent.now() - start
     return found
 
 
@@ -290,6 +313,16 @@ def memory() -> dict[str, str]:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
+
+
+def with_cpu(spent: Spent) -> str:
+    return f"{ms(spent.wall)} ({ms(spent.cpu)})"
+
+
+def spread(spents: list[Spent]) -> str:
+    walls = [spent.wall for spent in spents]
+    cpu = statistics.median(spent.cpu for spent in spents)
+    return f"{ms(statistics.median(walls))} ({ms(cpu)}; {ms(max(walls))})"
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -387,23 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     rows = []
     for result in results:
-        full = result.compile_seconds + result.apply_seconds
-        row = [result.kind, ms(result.compile_seconds), ms(result.apply_seconds), ms(full)]
-        rows.append([*row, ms(result.learn_seconds)])
+        full = result.compile + result.apply
+        row = [result.kind, *(with_cpu(spent) for spent in (result.compile, result.apply, full))]
+        rows.append([*row, with_cpu(result.learn)])
     header = ["back end", "compile", "apply", "full sync", "then: chains read back"]
+    print("wall-clock time (CPU time of the bench and its tools):")
     print(table(header, rows))
     print()
     names = list(results[0].changes) if results else []
-    rows = [
-        [what]
-        + [
-            f"{ms(statistics.median(r.changes[what]))} (max {ms(max(r.changes[what]))})"
-            for r in results
-        ]
-        for what in names
-    ]
+    rows = [[what] + [spread(r.changes[what]) for r in results] for what in names]
     print(
-        f"single change to programmed, median (worst) of {args.runs} changes + {args.runs} undos:"
+        f"single change to programmed, median (CPU median; worst) of {args.runs} changes"
+        f" + {args.runs} undos:"
     )
     print(table(["change", *(r.kind for r in results)], rows))
     print()
@@ -420,13 +448,13 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     [
                         "iptables-legacy-restore, 50,000 rules",
-                        ms(found_anchors["iptables-legacy-restore"]),
+                        with_cpu(found_anchors["iptables-legacy-restore"]),
                     ],
                     [
                         "iptables-nft-restore, 50,000 rules",
-                        ms(found_anchors["iptables-nft-restore"]),
+                        with_cpu(found_anchors["iptables-nft-restore"]),
                     ],
-                    ["ipset restore, 200,000 entries", ms(found_anchors["ipset"])],
+                    ["ipset restore, 200,000 entries", with_cpu(found_anchors["ipset"])],
                 ],
             )
         )
