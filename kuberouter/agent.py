@@ -92,6 +92,7 @@ async def run_agent(
     health = Health()
     collector = WatchCollector(watcher, store)
     REGISTRY.register(collector)
+    gc.disable()  # until the caches are full and the controllers synced: settle_memory()
     # Signals are ours from the start: a SIGTERM while controllers start is a clean stop.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         try:
@@ -105,6 +106,7 @@ async def run_agent(
                     await router.stop()
                 nursery.cancel_scope.cancel()
         finally:
+            gc.enable()
             REGISTRY.unregister(collector)
 
 
@@ -114,7 +116,6 @@ async def _start(
     """The watch layer, the health and metrics servers, then the enabled controllers."""
     await nursery.start(watcher.run)
     log.info("caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items())))
-    settle_memory()
     if options.health_port:
         routes = health_routes(health)
         await nursery.start(serve_http, options.health_addr or "", options.health_port, routes)
@@ -137,9 +138,13 @@ async def _start(
 
 
 def settle_memory() -> None:
-    """Take what is alive now (the caches, the controllers' state) out of the garbage
-    collector's sight: a full collection then walks only what came since, so it cannot
-    pause a change for the tenths of a second a walk of a large cluster's objects takes.
-    Those objects are still freed when nothing refers to them any more."""
+    """Collect once, take what is alive (the caches, the controllers' state) out of the
+    garbage collector's sight and turn it back on (run_agent turns it off while the caches
+    fill: collecting while hundreds of thousands of lasting objects arrive only walks them
+    again and again, half of a large cluster's load time). A full collection then walks
+    only what came since, so it cannot pause a change for the tenths of a second a walk
+    of a large cluster's objects takes. Those objects are still freed when nothing refers
+    to them any more."""
     gc.collect()
     gc.freeze()
+    gc.enable()

@@ -4,12 +4,13 @@ Start: build the incremental compiler from the store's snapshot and repair the k
 its state (`reconcile(desired)`). Then, per batch of store changes (the changes that came
 while the last sync ran, plus a burst's rest), feed the changes to the compiler, which
 recomputes only the sets and chains that depend on them, and `apply(desired, previous)`:
-the back end writes only what changed. Every `sync_period` the compiler is rebuilt from a
-fresh snapshot (in a worker thread: the watch keeps flowing meanwhile; the changes it
-brings are fed to the new compiler after) and a `reconcile(desired)` reads the kernel and
-repairs drift. A repair leaves reading back the listings of the chains it wrote (for the
-next repair) until no change is waiting: at 50,000 pods that read costs as much as the
-repair itself.
+the back end writes only what changed. Every `sync_period` a `reconcile(desired)` reads
+the kernel and repairs drift. The compiler is built from a snapshot (in a worker thread:
+the watch keeps flowing meanwhile) at the start and after a failed sync only: rebuilding it
+every period made the changes of that moment wait behind a full compile and left the heap a
+compiler bigger, and it equals a from-scratch compile anyway (a property test checks it).
+A repair leaves reading back the listings of the chains it wrote (for the next repair)
+until no change is waiting: at 50,000 pods that read costs as much as the repair itself.
 
 Each change's latency, from its watch event reaching the agent to its effect being in the
 kernel, is a histogram (`kube_router_controller_policy_change_to_programmed_seconds`).
@@ -176,14 +177,14 @@ class FirewallController:
     async def _sync(
         self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
     ) -> None:
-        """`changes` None: start over from a snapshot; else feed them to the compiler."""
+        """Feed `changes` to the compiler (without one: build it from a snapshot), apply."""
         start = time.perf_counter()
         try:
-            if changes is None or self.compiler is None:
+            if self.compiler is None:
                 snapshot = self.store.snapshot()
                 self.compiler = await trio.to_thread.run_sync(self.compiler_for, snapshot)
             else:
-                self.feed(self.compiler, changes)
+                self.feed(self.compiler, changes or ())
             desired = self.compiler.state()
             stats = await trio.to_thread.run_sync(self._apply, desired, repair)
         except Exception as error:  # never crash the agent: retried on the next change/period

@@ -18,8 +18,9 @@ the size of the cluster:
 
 Target changes are only recorded until `state()`, so a burst costs one reshape per
 policy. Unchanged objects are reused as they are, which keeps the back end's diff cheap.
-The result equals `compile_node` of the same objects (a property test checks it); the
-controller's periodic reconcile starts over from a snapshot anyway.
+The result equals `compile_node` of the same objects (a property test checks it), which
+is why the controller keeps one compiler for its whole life (it starts over from a
+snapshot only after a failed sync).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ async def test_a_change_is_applied_incrementally_to_a_fresh_compile(change: str)
             assert [(len(p.write_sets), len(p.write_chains)) for p in written[0]] == [(1, 0)]
 
 
-async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_starts_over(
+async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_repairs(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     store, backend = cluster_store(), CountingBackend()
@@ -193,9 +193,16 @@ async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_start
         await until_programmed(controller, fresh(store))
         assert controller.compiler is compiler  # fed the change, not rebuilt
         assert compiler.recomputed == 0  # x/allow-b gains a peer member; no policy recompiled
+        peers = next(
+            name
+            for (_, name), ipset in backend.sets.items()
+            if name.startswith("KUBE-SRC-") and ipset.entries
+        )
+        backend.drop_member(4, peers, min(backend.sets[(4, peers)].entries))  # drift
+        assert not backend.holds(fresh(store))
         await until(lambda: controller.syncs > 2)  # the periodic reconcile
-        assert controller.compiler is not compiler  # rebuilt from a snapshot
-        assert backend.holds(fresh(store))
+        assert controller.compiler is compiler  # kept: it equals a fresh compile
+        assert backend.holds(fresh(store))  # the drift is repaired
 
 
 async def test_default_deny_covers_the_pod_cidrs_of_this_nodes_node_object(
