@@ -83,6 +83,7 @@ class Store:
         self._service_ips: set[str] = set()
         self._service_ports: set[int] = set()
         self._history: list[Event] = []
+        self._start = 0  # events before this index are forgotten (dropped in batches)
         self._rv = 0
         self._floor = 0  # events with rv <= floor are no longer in the history
         self._epoch = 0  # bumped by drop_watches(); a watch started in an older epoch ends
@@ -369,10 +370,13 @@ class Store:
             self._service_ports |= ports
 
     def _trim(self) -> None:
-        excess = len(self._history) - self.history_size
+        excess = len(self._history) - self._start - self.history_size
         if excess > 0:
-            self._floor = self._history[excess - 1].rv
-            del self._history[:excess]
+            self._start += excess
+            self._floor = self._history[self._start - 1].rv
+            if self._start >= self.history_size:  # one move per history's worth of writes
+                del self._history[: self._start]
+                self._start = 0
 
     # Direct access for tests: writes that bypass the API rules (status included).
 
@@ -412,6 +416,7 @@ class Store:
         with self._cond:
             self._floor = self._rv
             self._history.clear()
+            self._start = 0
 
     def drop_watches(self) -> None:
         """Cut every open watch connection, as a killed connection or restarted server would."""
@@ -450,7 +455,7 @@ class Store:
             return self._history[self._index_after(cursor) :], max(cursor, self._rv)
 
     def _index_after(self, rv: int) -> int:
-        return bisect.bisect_right(self._history, rv, key=lambda event: event.rv)
+        return bisect.bisect_right(self._history, rv, lo=self._start, key=lambda event: event.rv)
 
 
 def resource_of(obj: Object) -> Resource:
