@@ -26,7 +26,8 @@ Reported:
 Everything after `--` goes to the agent, after the bench's own --kubeconfig,
 --hostname-override, --metrics-addr and --metrics-port: with no flags it runs with the
 agent's defaults (every controller on, as upstream), so the routing and service-proxy
-controllers join in as they arrive. `--short`: 5,000 pods, 100 nodes, 1,000 namespaces and
+controllers join in as they arrive (the pod network's CNI file goes to a scratch
+directory, never the host's /etc). `--short`: 5,000 pods, 100 nodes, 1,000 namespaces and
 Services, 30 s of churn: a quick check. `--profile FILE`: the agent runs under py-spy (raw
 stacks into FILE; it slows the agent down: not for figures). Needs root and `ip netns`.
 """
@@ -56,6 +57,7 @@ from bench.bench_netpol import memory, ms, table
 from bench.cluster import NODE
 from kuberouter.k8s.client import RESOURCES_BY_KIND, convert
 from kuberouter.k8s.store import Store
+from kuberouter.podnet.desired import CNI_CONF_ENV
 
 METRICS_PORT = 9161
 LATENCY = "kube_router_controller_policy_change_to_programmed_seconds"
@@ -69,9 +71,9 @@ STARTUP_TIMEOUT = 300.0
 class Agent:
     """The agent process; its stderr lines are kept with the time each arrived."""
 
-    def __init__(self, argv: Sequence[str]) -> None:
+    def __init__(self, argv: Sequence[str], env: dict[str, str]) -> None:
         self.started = time.monotonic()
-        self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        self.process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: list[tuple[float, str]] = []
         self._reader = threading.Thread(target=self._read, args=(self.process.stderr,))
         self._reader.start()
@@ -258,7 +260,9 @@ def run(args: argparse.Namespace, agent_flags: list[str]) -> int:
                 argv = [spy, "record", "-o", args.profile, "-f", "raw", "-r", "200", "--", *argv]
             argv += [f"--hostname-override={NODE}", "--metrics-addr=127.0.0.1"]
             argv += [f"--metrics-port={METRICS_PORT}", *agent_flags]
-            agent = Agent(argv)
+            # The pod-network controller writes its CNI file here, not in the host's /etc.
+            cni = {CNI_CONF_ENV: os.path.join(scratch, "10-kuberouter.conflist")}
+            agent = Agent(argv, {**os.environ, **cni})
             try:
                 return measure(args, agent, api)
             finally:
