@@ -54,7 +54,7 @@ from typing import IO
 
 from bench.agent_server import Cluster
 from bench.bench_netpol import memory, ms, table
-from bench.cluster import NODE
+from bench.cluster import NODE, node_ip
 from kuberouter.k8s.client import RESOURCES_BY_KIND, convert
 from kuberouter.k8s.store import Store
 from kuberouter.podnet.desired import CNI_CONF_ENV
@@ -363,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
         subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        # The namespace is node-0: its Node's InternalIP is an address of its own.
+        address = f"{node_ip(int(NODE.rpartition('-')[2]))}/32"
+        subprocess.run(["ip", "-n", name, "addr", "add", address, "dev", "lo"], check=True)
         inner = [sys.executable, "-m", "bench.bench_agent", f"--in-netns={name}"]
         own = sys.argv[1:] if argv is None else list(argv)
         if "--" in own:
