@@ -265,6 +265,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             limit=self._int_param("limit") or 0,
             continue_token=self.query.get("continue", ""),
             exact_rv=exact,
+            namespace=route.namespace,
+            selective=bool(self.query.get("labelSelector") or self.query.get("fieldSelector")),
         )
         metadata: dict[str, Any] = {"resourceVersion": page.resource_version}
         if page.continue_token:
