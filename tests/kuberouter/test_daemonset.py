@@ -1,0 +1,221 @@
+"""The deployment manifests in daemonset/: each applies cleanly with kubectl, holds what a node
+agent needs, and its ClusterRole allows every request the real agent makes (and no more)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kuberouter import cli
+from kuberouter.k8s.client import USER_AGENT
+from kuberouter.options import Options, parse_command_line
+from kuberouter.testing import audit, rbac, serve
+from kuberouter.version import __version__
+from tests.kuberouter.cluster.conftest import new_box, torn_down
+from tests.kuberouter.test_apiserver import Kubectl
+from tests.support import require_tools
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "daemonset"
+IMAGE = f"localhost/kube-router:{__version__}"  # what scripts/agent-image.sh builds
+CONTROLLERS = ("run_router", "run_firewall", "run_service_proxy")
+FLAVOURS = {  # manifest -> the controllers it runs
+    "kube-router-all-features": {"run_router", "run_firewall", "run_service_proxy"},
+    "kube-router-beside-kube-proxy": {"run_router", "run_firewall"},
+    "kube-router-service-proxy": {"run_service_proxy"},
+    "kube-router-route-reflectors": {"run_router", "run_firewall", "run_service_proxy"},
+}
+KINDS = ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "ServiceAccount"]
+Object = dict[str, Any]
+
+
+def documents(flavour: str) -> dict[str, Object]:
+    """The manifest's objects by kind (one of each kind)."""
+    docs = [d for d in yaml.safe_load_all((MANIFESTS / f"{flavour}.yaml").read_text()) if d]
+    by_kind = {doc["kind"]: doc for doc in docs}
+    assert len(by_kind) == len(docs), f"{flavour}: a kind twice"
+    return by_kind
+
+
+def pod_spec(flavour: str) -> Object:
+    spec: Object = documents(flavour)["DaemonSet"]["spec"]["template"]["spec"]
+    return spec
+
+
+def agent_container(flavour: str) -> Object:
+    (container,) = pod_spec(flavour)["containers"]
+    return container
+
+
+def options(flavour: str) -> Options:
+    """The agent's options, as the kubelet starts it ($(VAR) expanded from the env)."""
+    container = agent_container(flavour)
+    env = {e["name"]: e.get("value", f"<{e['name']}>") for e in container.get("env", [])}
+    argv = [re.sub(r"\$\((\w+)\)", lambda m: env[m[1]], arg) for arg in container["args"]]
+    parsed = parse_command_line(argv).options
+    assert cli.validate(parsed) == [], flavour
+    return parsed
+
+
+def test_the_flavours_are_all_there() -> None:
+    assert sorted(p.stem for p in MANIFESTS.glob("*.yaml")) == sorted(FLAVOURS)
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_the_agent_runs_what_the_flavour_says(flavour: str) -> None:
+    parsed = options(flavour)
+    assert {name for name in CONTROLLERS if getattr(parsed, name)} == FLAVOURS[flavour]
+    container = agent_container(flavour)
+    env = {e["name"]: e for e in container["env"]}
+    assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
+    assert parsed.hostname_override == "<NODE_NAME>"
+    # Without kube-proxy the `kubernetes` ClusterIP works only once the agent runs: it is
+    # told the API server's own address instead.
+    assert ("KUBERNETES_SERVICE_HOST" in env) is parsed.run_service_proxy
+    annotations = documents(flavour)["DaemonSet"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(parsed.metrics_port) != "0"
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_a_node_agent_has_its_privileges_mounts_and_probe(flavour: str) -> None:
+    objects = documents(flavour)
+    assert sorted(objects) == KINDS
+    account, binding = objects["ServiceAccount"]["metadata"], objects["ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == objects["ClusterRole"]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["name"],
+                                    "namespace": account["namespace"]}]  # fmt: skip
+    spec, container = pod_spec(flavour), agent_container(flavour)
+    assert spec["serviceAccountName"] == account["name"]
+    assert objects["DaemonSet"]["metadata"]["namespace"] == account["namespace"]
+    assert spec["hostNetwork"] is True
+    assert container["securityContext"]["privileged"] is True
+    probe = container["livenessProbe"]["httpGet"]
+    assert (probe["path"], probe["port"]) == ("/healthz", options(flavour).health_port)
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = {m["mountPath"]: m for c in [container, *spec["initContainers"]]
+              for m in c["volumeMounts"]}  # fmt: skip
+    assert {m["name"] for m in mounts.values()} <= set(volumes)
+    assert mounts["/lib/modules"]["readOnly"] is True  # modprobe for IPVS
+    assert volumes[mounts["/run/xtables.lock"]["name"]]["hostPath"]["type"] == "FileOrCreate"
+    assert volumes[mounts["/etc/cni/net.d"]["name"]]["hostPath"]["path"] == "/etc/cni/net.d"
+    assert {c["image"] for c in [container, *spec["initContainers"]]} == {IMAGE}
+
+
+def test_every_flavour_has_the_same_rbac() -> None:
+    roles = {flavour: documents(flavour)["ClusterRole"]["rules"] for flavour in FLAVOURS}
+    assert len({json.dumps(rules, sort_keys=True) for rules in roles.values()}) == 1
+
+
+def run_init_step(flavour: str, root: Path) -> Path:
+    """The init container's command, with each of its mounts made a folder under `root`
+    (a ConfigMap mount holding the ConfigMap's files); returns the CNI folder."""
+    objects, (init,) = documents(flavour), pod_spec(flavour)["initContainers"]
+    volumes = {v["name"]: v for v in pod_spec(flavour)["volumes"]}
+    script = init["command"][-1]
+    for mount in sorted(init["volumeMounts"], key=lambda m: -len(m["mountPath"])):
+        folder = root / mount["name"]
+        folder.mkdir(exist_ok=True)
+        if "configMap" in volumes[mount["name"]]:
+            assert volumes[mount["name"]]["configMap"]["name"] == "kube-router-cfg"
+            for key, text in objects["ConfigMap"]["data"].items():
+                (folder / key).write_text(text)
+        script = script.replace(mount["mountPath"], str(folder))
+    subprocess.run(["/bin/sh", "-c", script], check=True, timeout=10)
+    return root / "cni-conf-dir"
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_the_init_step_installs_the_cni_configuration_once(flavour: str, tmp_path: Path) -> None:
+    cni = run_init_step(flavour, tmp_path)
+    conflist = json.loads((cni / "10-kuberouter.conflist").read_text())
+    (bridge,) = conflist["plugins"]
+    assert (bridge["type"], bridge["bridge"], bridge["ipam"]["type"]) == (
+        "bridge", "kube-bridge", "host-local")  # fmt: skip
+    assert sorted(p.name for p in cni.iterdir()) == ["10-kuberouter.conflist"]  # no leftovers
+    (cni / "10-kuberouter.conflist").write_text("edited on the node")
+    run_init_step(flavour, tmp_path)
+    assert (cni / "10-kuberouter.conflist").read_text() == "edited on the node"
+
+
+@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+def test_kubectl_applies_the_manifest_cleanly(flavour: str, tmp_path: Path) -> None:
+    require_tools("kubectl")
+    manifest = str(MANIFESTS / f"{flavour}.yaml")
+    with serve(token="t") as srv:
+        kubectl = Kubectl(srv.write_kubeconfig(tmp_path / "kubeconfig"), tmp_path / "cache")
+        first = kubectl("apply", "-f", manifest).stdout.splitlines()
+        assert len(first) == len(KINDS) and all(line.endswith(" created") for line in first)
+        again = kubectl("apply", "-f", manifest).stdout.splitlines()
+        assert all(line.endswith(" unchanged") for line in again), again
+        stored = json.loads(kubectl("get", "-f", manifest, "-o", "json").stdout)["items"]
+    assert sorted(obj["kind"] for obj in stored) == KINDS
+    daemonset = next(obj for obj in stored if obj["kind"] == "DaemonSet")
+    assert daemonset["spec"] == documents(flavour)["DaemonSet"]["spec"]
+
+
+# The requests of the real agent, every controller on, against the ClusterRole.
+
+ALL_CONTROLLERS = ["--agent-arg=--run-router", "--agent-arg=--run-firewall",
+                   "--agent-arg=--run-service-proxy"]  # fmt: skip
+CHANGES = """
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: default
+  labels: {kubernetes.io/service-name: web}
+addressType: IPv4
+endpoints: [{addresses: [10.244.0.2]}]
+ports: [{port: 8080}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: deny-web, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: web}}
+"""
+
+
+def agent_requests(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> list[Object]:
+    """The agents' records, once they have made no new request for `quiet` seconds."""
+    deadline, seen, since = time.monotonic() + timeout, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        records = [r for r in audit.read(log) if r["userAgent"] == USER_AGENT]
+        if len(records) != seen:
+            seen, since = len(records), time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return records
+        time.sleep(0.2)
+    pytest.fail(f"the agents kept making requests for {timeout:.0f}s")
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_the_cluster_role_allows_every_request_the_agent_makes(tmp_path: Path) -> None:
+    (tmp_path / "changes.yaml").write_text(CHANGES)
+    with torn_down(new_box(tmp_path)) as box:
+        up = box.ctl("up", "--nodes", "2", "--pods-per-node", "1", *ALL_CONTROLLERS)
+        assert up.returncode == 0, up.stdout + up.stderr
+        loaded = box.ctl("load", "-f", str(tmp_path / "changes.yaml"))
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        records = agent_requests(box.state_dir / "audit.log")
+    resources = {r["objectRef"]["resource"] for r in records if "objectRef" in r}
+    assert {"pods", "networkpolicies"} <= resources  # the agents did talk to the server
+    rules = documents("kube-router-all-features")["ClusterRole"]["rules"]
+    refused = {(r["verb"], r["requestURI"].split("?")[0]) for r in rbac.refused(rules, records)}
+    assert refused == set(), "the ClusterRole misses these"
+    assert rbac.grants(rules) - rbac.used(records) == set(), "granted but never used"
