@@ -1,5 +1,7 @@
-"""The deployment manifests in daemonset/: each applies cleanly with kubectl, holds what a node
-agent needs, and its ClusterRole allows every request the real agent makes (and no more)."""
+"""Deploying on a real cluster: the manifests in daemonset/ (each applies cleanly with
+kubectl, holds what a node agent needs, and its ClusterRole allows every request the real
+agent makes, and no more) and the Grafana dashboard in dashboard/ (every metric it queries
+is one the real agent exports). The real agent: a box with every controller on."""
 
 from __future__ import annotations
 
@@ -7,18 +9,22 @@ import json
 import re
 import subprocess
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from kuberouter import cli
+from kuberouter.cluster import netns
 from kuberouter.k8s.client import USER_AGENT
 from kuberouter.options import Options, parse_command_line
 from kuberouter.testing import audit, rbac, serve
 from kuberouter.version import __version__
-from tests.kuberouter.cluster.conftest import new_box, torn_down
+from tests.kuberouter.cluster.conftest import Box, new_box, torn_down
 from tests.kuberouter.test_apiserver import Kubectl
 from tests.support import require_tools
 
@@ -32,6 +38,7 @@ FLAVOURS = {  # manifest -> the controllers it runs
     "kube-router-service-proxy": {"run_service_proxy"},
     "kube-router-route-reflectors": {"run_router", "run_firewall", "run_service_proxy"},
 }
+METRICS = 20245  # the manifests' --metrics-port
 KINDS = ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "DaemonSet", "ServiceAccount"]
 Object = dict[str, Any]
 
@@ -160,10 +167,10 @@ def test_kubectl_applies_the_manifest_cleanly(flavour: str, tmp_path: Path) -> N
     assert daemonset["spec"] == documents(flavour)["DaemonSet"]["spec"]
 
 
-# The requests of the real agent, every controller on, against the ClusterRole.
+# The real agents, every controller on.
 
 ALL_CONTROLLERS = ["--agent-arg=--run-router", "--agent-arg=--run-firewall",
-                   "--agent-arg=--run-service-proxy"]  # fmt: skip
+                   "--agent-arg=--run-service-proxy", f"--agent-arg=--metrics-port={METRICS}"]  # fmt: skip
 CHANGES = """
 apiVersion: v1
 kind: Service
@@ -190,6 +197,20 @@ spec:
 """
 
 
+@pytest.fixture(scope="module")
+def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
+    """A two-node box, every controller on, that has taken in a Service, its endpoints and
+    a NetworkPolicy."""
+    scratch = tmp_path_factory.mktemp("deployment")
+    (scratch / "changes.yaml").write_text(CHANGES)
+    with torn_down(new_box(scratch)) as made:
+        up = made.ctl("up", "--nodes", "2", "--pods-per-node", "1", *ALL_CONTROLLERS)
+        assert up.returncode == 0, up.stdout + up.stderr
+        loaded = made.ctl("load", "-f", str(scratch / "changes.yaml"))
+        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        yield made
+
+
 def agent_requests(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> list[Object]:
     """The agents' records, once they have made no new request for `quiet` seconds."""
     deadline, seen, since = time.monotonic() + timeout, -1, time.monotonic()
@@ -205,17 +226,87 @@ def agent_requests(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> list
 
 @pytest.mark.privileged
 @pytest.mark.slow
-def test_the_cluster_role_allows_every_request_the_agent_makes(tmp_path: Path) -> None:
-    (tmp_path / "changes.yaml").write_text(CHANGES)
-    with torn_down(new_box(tmp_path)) as box:
-        up = box.ctl("up", "--nodes", "2", "--pods-per-node", "1", *ALL_CONTROLLERS)
-        assert up.returncode == 0, up.stdout + up.stderr
-        loaded = box.ctl("load", "-f", str(tmp_path / "changes.yaml"))
-        assert loaded.returncode == 0, loaded.stdout + loaded.stderr
-        records = agent_requests(box.state_dir / "audit.log")
+def test_the_cluster_role_allows_every_request_the_agent_makes(box: Box) -> None:
+    records = agent_requests(box.state_dir / "audit.log")
     resources = {r["objectRef"]["resource"] for r in records if "objectRef" in r}
     assert {"pods", "networkpolicies"} <= resources  # the agents did talk to the server
     rules = documents("kube-router-all-features")["ClusterRole"]["rules"]
     refused = {(r["verb"], r["requestURI"].split("?")[0]) for r in rbac.refused(rules, records)}
     assert refused == set(), "the ClusterRole misses these"
     assert rbac.grants(rules) - rbac.used(records) == set(), "granted but never used"
+
+
+# The dashboard.
+
+DASHBOARD = REPO / "dashboard" / "kube-router.json"
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and",
+                "or", "unless", "offset", "inf", "nan"}  # fmt: skip
+
+
+def queries(dashboard: Object) -> list[str]:
+    """Every PromQL expression of the dashboard: panels' targets and template variables."""
+    found = []
+
+    def walk(panels: list[Object]) -> None:
+        for panel in panels:
+            found.extend(target["expr"] for target in panel.get("targets", []))
+            walk(panel.get("panels", []))
+
+    walk(dashboard["panels"])
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            found.append(variable["query"]["query"])
+    return found
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metrics a PromQL expression selects (functions, keywords, labels, strings,
+    ranges and $variables left out)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # strings
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", " ", expr)  # label matchers, ranges
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    expr = re.sub(r"label_values\((\w+),[^)]*\)", r"\1", expr)  # Grafana's variable query
+    names = re.findall(r"(?<![\w$.])([a-zA-Z_:][\w:]*)\b(?!\s*\()", expr)
+    return {name for name in names if name.lower() not in PROMQL_WORDS}
+
+
+def scrape(node: str, port: int) -> set[str]:
+    """The names of the samples one agent's /metrics serves, read inside its node."""
+
+    def get() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            return str(reply.read().decode())
+
+    text = netns.call_in(node, get)
+    return {sample.name for family in text_string_to_metric_families(text)
+            for sample in family.samples}  # fmt: skip
+
+
+def test_the_query_reader_finds_metrics() -> None:
+    expr = ('histogram_quantile(0.99, sum by (le, instance) (rate(a_bucket{x=~"$node",'
+            'y="b c"}[$__rate_interval]))) / on (instance) group_left b_total - c')  # fmt: skip
+    assert metric_names(expr) == {"a_bucket", "b_total", "c"}
+    assert metric_names("label_values(kube_router_build_info, instance)") == {
+        "kube_router_build_info"
+    }
+
+
+def test_the_dashboard_is_a_grafana_dashboard() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] and dashboard["schemaVersion"] >= 36
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert all(metric_names(q) for q in queries(dashboard))
+    datasources = {
+        t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])
+    }
+    assert datasources == {"${datasource}"}
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_every_metric_the_dashboard_queries_is_exported(box: Box) -> None:
+    exported = scrape(f"{box.name}-node1", METRICS)
+    assert "kube_router_build_info" in exported
+    wanted = set().union(*map(metric_names, queries(json.loads(DASHBOARD.read_text()))))
+    assert wanted - exported == set()
