@@ -1,9 +1,10 @@
 """The docs' reference sections, generated from the code so that they cannot drift: every flag
 (kuberouter.flags, with the defaults and notes `kube-router --help` shows) and every
-annotation (kuberouter.annotations), each marked as working today or accepted only.
+annotation (kuberouter.annotations), each marked as working today or accepted only, and
+the cluster in a box's top-of-rack FRR configuration (kuberouter.cluster.tor).
 
-    python -m kuberouter.reference docs/user-guide.md           # rewrite its sections
-    python -m kuberouter.reference --check docs/user-guide.md   # exit 1 if out of date
+    python -m kuberouter.reference docs/*.md           # rewrite their sections
+    python -m kuberouter.reference --check docs/*.md   # exit 1 if one is out of date
 
 A section is the text between a line `<!-- generated: NAME -->` and `<!-- end: NAME -->`.
 """
@@ -17,6 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from kuberouter import annotations, cli
+from kuberouter.cluster import tor
+from kuberouter.cluster.state import default_state_dir
+from kuberouter.cluster.topology import Topology
 from kuberouter.flags import FLAGS, Group
 from kuberouter.options import NOT_IMPLEMENTED
 
@@ -58,9 +62,17 @@ def annotations_markdown() -> str:
     return "\n".join(lines)
 
 
+def tor_markdown() -> str:
+    """The ToR's bgpd.conf in a default box of three nodes (`cluster up --nodes 3`)."""
+    topology = Topology.build("krbox", 3, 2)
+    log = default_state_dir(topology.name) / "tor" / "bgpd.log"
+    return f"```\n{tor.config(topology, log)}```\n"
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "flags": flags_markdown,
     "annotations": annotations_markdown,
+    "tor": tor_markdown,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from kuberouter import cli
@@ -270,16 +271,14 @@ def metric_names(expr: str) -> set[str]:
     return {name for name in names if name.lower() not in PROMQL_WORDS}
 
 
-def scrape(node: str, port: int) -> set[str]:
-    """The names of the samples one agent's /metrics serves, read inside its node."""
+def scrape(node: str, port: int) -> list[Metric]:
+    """The metric families one agent's /metrics serves, read inside its node."""
 
     def get() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             return str(reply.read().decode())
 
-    text = netns.call_in(node, get)
-    return {sample.name for family in text_string_to_metric_families(text)
-            for sample in family.samples}  # fmt: skip
+    return list(text_string_to_metric_families(netns.call_in(node, get)))
 
 
 def test_the_query_reader_finds_metrics() -> None:
@@ -306,7 +305,26 @@ def test_the_dashboard_is_a_grafana_dashboard() -> None:
 @pytest.mark.privileged
 @pytest.mark.slow
 def test_every_metric_the_dashboard_queries_is_exported(box: Box) -> None:
-    exported = scrape(f"{box.name}-node1", METRICS)
+    exported = {s.name for family in scrape(f"{box.name}-node1", METRICS) for s in family.samples}
     assert "kube_router_build_info" in exported
     wanted = set().union(*map(metric_names, queries(json.loads(DASHBOARD.read_text()))))
     assert wanted - exported == set()
+
+
+OPERATIONS = REPO / "docs" / "operations.md"
+METRIC_ROW = re.compile(r"^\| `(kube_router_\w+)` \| (\w+) \|([^|]*)\|", re.MULTILINE)
+
+
+@pytest.mark.privileged
+@pytest.mark.slow
+def test_the_operations_guide_lists_every_exported_metric(box: Box) -> None:
+    text = OPERATIONS.read_text()
+    table = text[text.index("<!-- metrics -->") : text.index("<!-- end metrics -->")]
+    documented = {name.removesuffix("_total"): (kind, set(re.findall(r"`(\w+)`", labels)))
+                  for name, kind, labels in METRIC_ROW.findall(table)}  # fmt: skip
+    exported = {
+        family.name: (family.type, {k for s in family.samples for k in s.labels} - {"le"})
+        for family in scrape(f"{box.name}-node2", METRICS)
+        if family.name.startswith("kube_router_") and not family.name.endswith("_created")
+    }
+    assert documented == exported
