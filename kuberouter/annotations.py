@@ -12,7 +12,7 @@ from __future__ import annotations
 import attrs
 
 NODE, SERVICE = "Node", "Service"
-ROUTER, PROXY = "router", "service proxy"
+ROUTER, PODNET, PROXY = "router", "pod network", "service proxy"
 
 
 @attrs.frozen
@@ -60,7 +60,7 @@ ANNOTATIONS: tuple[Annotation, ...] = (
                "Prefixes this node refuses to import from its peers, comma separated."),
     Annotation("kube-router.io/pod-cidr", NODE, ROUTER,
                "This node's pod CIDR, instead of spec.podCIDR (older, single form)."),
-    Annotation("kube-router.io/pod-cidrs", NODE, ROUTER,
+    Annotation("kube-router.io/pod-cidrs", NODE, PODNET,
                "This node's pod CIDRs, instead of spec.podCIDRs, comma separated."),
     # Services: the proxy.
     Annotation("kube-router.io/service.scheduler", SERVICE, PROXY,
@@ -95,4 +95,5 @@ ANNOTATIONS: tuple[Annotation, ...] = (
 )  # fmt: skip
 BY_NAME = {annotation.name: annotation for annotation in ANNOTATIONS}
 
-NOT_IMPLEMENTED: frozenset[str] = frozenset(BY_NAME)  # the router and the proxy are to come
+# The BGP router and the service proxy are to come.
+NOT_IMPLEMENTED: frozenset[str] = frozenset(BY_NAME) - {"kube-router.io/pod-cidrs"}
