@@ -11,7 +11,7 @@ from kubernetes import client, config, watch
 
 from kuberouter.k8s.client import USER_AGENT, load_api_client
 from kuberouter.testing import audit, rbac, serve
-from tests.kuberouter.test_apiserver import Kubectl
+from tests.kuberouter.conftest import Kubectl
 from tests.support import require_tools
 
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1"},

@@ -26,7 +26,7 @@ from kuberouter.options import Options, parse_command_line
 from kuberouter.testing import audit, rbac, serve
 from kuberouter.version import __version__
 from tests.kuberouter.cluster.conftest import Box, new_box, torn_down
-from tests.kuberouter.test_apiserver import Kubectl
+from tests.kuberouter.conftest import Kubectl
 from tests.support import require_tools
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,6 +177,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: default}
 spec:
+  type: LoadBalancer
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
 ---
@@ -200,8 +201,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
-    """A two-node box, every controller on, that has taken in a Service, its endpoints and
-    a NetworkPolicy."""
+    """A two-node box, every controller on, that has taken in a LoadBalancer Service (and
+    given it an address), its endpoints and a NetworkPolicy."""
     scratch = tmp_path_factory.mktemp("deployment")
     (scratch / "changes.yaml").write_text(CHANGES)
     with torn_down(new_box(scratch)) as made:
@@ -209,20 +210,28 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Box]:
         assert up.returncode == 0, up.stdout + up.stderr
         loaded = made.ctl("load", "-f", str(scratch / "changes.yaml"))
         assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+        deadline = time.monotonic() + 60
+        while not made.kubectl("get", "service", "web", "-o",
+                               "jsonpath={.status.loadBalancer.ingress}").stdout.strip():  # fmt: skip
+            assert time.monotonic() < deadline, "the LoadBalancer Service got no address"
+            time.sleep(0.5)
         yield made
 
 
-def agent_requests(log: Path, quiet: float = 3.0, timeout: float = 60.0) -> list[Object]:
-    """The agents' records, once they have made no new request for `quiet` seconds."""
+def agent_requests(log: Path, quiet: float = 5.0, timeout: float = 60.0) -> list[Object]:
+    """The agents' records, once no new kind of request (verb and resource) has come for
+    `quiet` seconds: a lease holder keeps renewing, but renewals are nothing new."""
     deadline, seen, since = time.monotonic() + timeout, -1, time.monotonic()
     while time.monotonic() < deadline:
         records = [r for r in audit.read(log) if r["userAgent"] == USER_AGENT]
-        if len(records) != seen:
-            seen, since = len(records), time.monotonic()
+        kinds = len(rbac.used(records)) + len({r["requestURI"] for r in records
+                                               if "objectRef" not in r})  # fmt: skip
+        if kinds != seen:
+            seen, since = kinds, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return records
         time.sleep(0.2)
-    pytest.fail(f"the agents kept making requests for {timeout:.0f}s")
+    pytest.fail(f"the agents kept making new kinds of requests for {timeout:.0f}s")
 
 
 @pytest.mark.privileged
@@ -322,9 +331,11 @@ def test_the_operations_guide_lists_every_exported_metric(box: Box) -> None:
     table = text[text.index("<!-- metrics -->") : text.index("<!-- end metrics -->")]
     documented = {name.removesuffix("_total"): (kind, set(re.findall(r"`(\w+)`", labels)))
                   for name, kind, labels in METRIC_ROW.findall(table)}  # fmt: skip
-    exported = {
-        family.name: (family.type, {k for s in family.samples for k in s.labels} - {"le"})
-        for family in scrape(f"{box.name}-node2", METRICS)
-        if family.name.startswith("kube_router_") and not family.name.endswith("_created")
-    }
+    exported: dict[str, tuple[str, set[str]]] = {}
+    for node in (f"{box.name}-node1", f"{box.name}-node2"):  # the allocator's leader is one
+        for family in scrape(node, METRICS):
+            if family.name.startswith("kube_router_") and not family.name.endswith("_created"):
+                labels = exported.setdefault(family.name, (family.type, set()))[1]
+                labels.update(k for sample in family.samples for k in sample.labels)
+                labels.discard("le")
     assert documented == exported
