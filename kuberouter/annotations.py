@@ -58,9 +58,9 @@ ANNOTATIONS: tuple[Annotation, ...] = (
                "Communities added to the routes this node advertises, comma separated."),
     Annotation("kube-router.io/node.bgp.customimportreject", NODE, ROUTER,
                "Prefixes this node refuses to import from its peers, comma separated."),
-    Annotation("kube-router.io/pod-cidr", NODE, ROUTER,
+    Annotation("kube-router.io/pod-cidr", NODE, f"{ROUTER}, {PODNET}",
                "This node's pod CIDR, instead of spec.podCIDR (older, single form)."),
-    Annotation("kube-router.io/pod-cidrs", NODE, PODNET,
+    Annotation("kube-router.io/pod-cidrs", NODE, f"{ROUTER}, {PODNET}",
                "This node's pod CIDRs, instead of spec.podCIDRs, comma separated."),
     # Services: the proxy.
     Annotation("kube-router.io/service.scheduler", SERVICE, PROXY,
@@ -73,9 +73,10 @@ ANNOTATIONS: tuple[Annotation, ...] = (
                "Let this Service's endpoints reach themselves through its ClusterIP."),
     Annotation("kube-router.io/service.hairpin.externalips", SERVICE, PROXY,
                "Hairpin through the external IPs as well."),
-    Annotation("kube-router.io/service.local", SERVICE, PROXY,
+    Annotation("kube-router.io/service.local", SERVICE, f"{ROUTER}, {PROXY}",
                "Only node-local endpoints, internal and external traffic alike (overrides "
-               "the traffic policies)."),
+               "the traffic policies): its addresses are advertised only from nodes with a "
+               "ready endpoint."),
     # Services: what the router advertises.
     Annotation("kube-router.io/service.advertise.clusterip", SERVICE, ROUTER,
                "Advertise (true) or not (false) this Service's ClusterIP, whatever "
@@ -90,10 +91,14 @@ ANNOTATIONS: tuple[Annotation, ...] = (
     # Standard labels.
     Annotation("service.kubernetes.io/service-proxy-name", SERVICE, PROXY,
                "Set: another proxy owns this Service, kube-router leaves it alone.", label=True),
-    Annotation("service.kubernetes.io/headless", SERVICE, PROXY,
-               "Set: a headless Service, nothing to proxy.", label=True),
+    Annotation("service.kubernetes.io/headless", SERVICE, f"{ROUTER}, {PROXY}",
+               "Set: a headless Service, nothing to advertise or proxy.", label=True),
 )  # fmt: skip
 BY_NAME = {annotation.name: annotation for annotation in ANNOTATIONS}
 
-# The BGP router and the service proxy are to come.
-NOT_IMPLEMENTED: frozenset[str] = frozenset(BY_NAME) - {"kube-router.io/pod-cidrs"}
+# What only the service proxy reads: it is to come.
+NOT_IMPLEMENTED: frozenset[str] = frozenset({
+    "kube-router.io/service.scheduler", "kube-router.io/service.schedflags",
+    "kube-router.io/service.dsr", "kube-router.io/service.hairpin",
+    "kube-router.io/service.hairpin.externalips", "service.kubernetes.io/service-proxy-name",
+})  # fmt: skip
