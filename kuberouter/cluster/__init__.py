@@ -4,7 +4,8 @@
                                [-f services.yaml ...] [--agent-arg=--run-firewall ...]
                                [--no-static-routes] [--subnets N]
                                [--node-annotation NODE:KEY=VALUE ...] [--tor-asn ASN]
-                               [--tor-password-file FILE] [--state-dir DIR]
+                               [--tor-password-file FILE] [--agent-image IMAGE]
+                               [--state-dir DIR]
     kube-router-ctl cluster status [--name krbox]     # exit 1 when something is missing
     kube-router-ctl cluster load -f policy.yaml [--name krbox]
     kube-router-ctl cluster agent stop|start|restart NODE... [--name krbox]
@@ -31,6 +32,8 @@ What `up` builds (names derived from --name, see topology.py for the addresses):
     healthy and every BGP session is Established. `up` also adds static routes between
     the pod CIDRs of nodes on a subnet, a stand-in for the routing controller: leave them
     out with --no-static-routes to see the agents route over BGP.
+    With --agent-image, each agent runs from that image as a privileged container in the
+    node's namespace, as a hostNetwork pod is (image: scripts/agent-image.sh).
 `cluster agent stop|start|restart` stops an agent as a kubelet would (SIGTERM: with
 --bgp-graceful-restart a graceful stop) and starts it again with its command line.
 Nothing is created in the host's own network namespace. The state file

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kuberouter.cluster import agents, netns, network, procs, server, tor
+from kuberouter.cluster import agents, containers, netns, network, procs, server, tor
 from kuberouter.cluster.api import (
     Api,
     ManifestError,
@@ -65,6 +65,7 @@ class UpOptions:
     node_annotations: Sequence[str] = ()  # "NODE:KEY=VALUE", NODE as "node2" or its full name
     tor_asn: int = TOR_ASN  # the ToR's AS; another than the nodes' makes its sessions eBGP
     tor_password_file: Path | None = None  # an MD5 password for every ToR session
+    agent_image: str = ""  # run the agents from this image (containers.py)
     say: Say = field(default=print, compare=False)
 
 
@@ -77,6 +78,8 @@ class BgpSetup:
 
 
 def up(options: UpOptions) -> State:
+    if options.agent_image:
+        containers.require_image(options.agent_image)
     topology = _topology(options)
     manifests = read_manifests(options.manifests)  # a bad file fails before anything is made
     for obj in manifests:
@@ -172,6 +175,7 @@ def new_state(topology: Topology, options: UpOptions, placed: list[list[Any]]) -
         subnets=options.subnets,
         tor_asn=options.tor_asn,
         tor_md5=options.tor_password_file is not None,
+        agent_image=options.agent_image,
     )
     state.save()
     return state

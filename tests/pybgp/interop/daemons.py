@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: pybgpd and pybgp live there
 PYBGPD, PYBGP = BIN / "pybgpd", BIN / "pybgp"
 FRR_IMAGE = "localhost/pybgp-frr:bookworm"
-PODMAN = ("podman", "--runtime", "runc")  # runc and lower ulimits: see ../shared/machine.md
+PODMAN = ("podman", "--runtime", "runc")  # runc and lower ulimits: docs/developing.md
 LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 OUR_ASN = 65000
