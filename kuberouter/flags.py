@@ -225,6 +225,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("enable-pod-egress", B, "true", POD,
          "SNAT traffic from Pods to destinations outside the cluster."),
     # --- Service proxy ---------------------------------------------------------------------
+    Flag("service-proxy-mode", S, "ipvs", PRX, "The service proxy's kernel load balancer: "
+         "\"ipvs\" (IPVS, as upstream) or \"nftables\" (nftables verdict maps and DNAT).",
+         choices=("ipvs", "nftables")),
     Flag("ipvs-sync-period", D, "5m", PRX, "The delay between ipvs config synchronizations "
          f"(e.g. '5s', '1m', '2h22m'). {_MUST_BE_POSITIVE}", low=POSITIVE),
     Flag("ipvs-graceful-termination", B, "false", PRX,

@@ -105,6 +105,7 @@ class Options:
     overlay_encap: str
     overlay_encap_port: int
     enable_pod_egress: bool
+    service_proxy_mode: str
     ipvs_sync_period: float
     ipvs_graceful_termination: bool
     ipvs_graceful_period: float

@@ -1,0 +1,123 @@
+"""Which endpoints of a Service port a node may send traffic to, as Kubernetes defines it.
+
+- An endpoint is matched to a Service port by port name and protocol; a slice port with
+  no number is not usable. Slices of the other address family, and FQDN slices, do not
+  count. Of an endpoint's addresses only the first is used (as kube-proxy does); the
+  same address:port in several slices is one endpoint (its best condition wins).
+- Usable for Cluster traffic policy: the ready endpoints; when none is ready anywhere,
+  the serving-and-terminating ones. Usable for Local policy: the same choice made over
+  this node's endpoints only (so a node with only terminating local endpoints uses them
+  even while ready ones exist elsewhere).
+
+Every endpoint left out is reported with its reason, for `kube-router-ctl services`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from kuberouter.model import Endpoint, EndpointSlice, ServicePort
+from kuberouter.proxy.state import Backend, Skipped, host_port
+
+
+@attrs.frozen(kw_only=True)
+class Candidate:
+    ip: str
+    port: int
+    node: str
+    ready: bool
+    serving: bool
+    terminating: bool
+
+    @property
+    def usable_fallback(self) -> bool:
+        return self.serving and self.terminating
+
+    def rank(self) -> int:
+        return 2 if self.ready else (1 if self.usable_fallback else 0)
+
+    def backend(self, this_node: str) -> Backend:
+        return Backend(
+            ip=self.ip,
+            port=self.port,
+            node=self.node,
+            local=bool(this_node) and self.node == this_node,
+            terminating=not self.ready,
+        )
+
+
+def candidates(port: ServicePort, family: int, slices: Iterable[EndpointSlice]) -> list[Candidate]:
+    """Every endpoint of `slices` for this port and family, one per address:port."""
+    wanted = "IPv4" if family == 4 else "IPv6"
+    found: dict[tuple[str, int], Candidate] = {}
+    for endpoint_slice in slices:
+        if endpoint_slice.address_type != wanted:
+            continue
+        numbers = [
+            slice_port.port
+            for slice_port in endpoint_slice.ports
+            if slice_port.name == port.name and slice_port.protocol == port.protocol
+        ]
+        for number in numbers:
+            if number is None:
+                continue
+            for endpoint in endpoint_slice.endpoints:
+                candidate = _candidate(endpoint, number)
+                key = (candidate.ip, candidate.port)
+                if key not in found or candidate.rank() > found[key].rank():
+                    found[key] = candidate
+    return sorted(found.values(), key=lambda c: (c.ip, c.port))
+
+
+def _candidate(endpoint: Endpoint, port: int) -> Candidate:
+    return Candidate(
+        ip=endpoint.addresses[0],
+        port=port,
+        node=endpoint.node_name,
+        ready=endpoint.ready,
+        serving=endpoint.serving,
+        terminating=endpoint.terminating,
+    )
+
+
+def usable(group: list[Candidate]) -> list[Candidate]:
+    """The ready ones, else the serving-terminating ones (Kubernetes' fallback)."""
+    ready = [candidate for candidate in group if candidate.ready]
+    return ready or [candidate for candidate in group if candidate.usable_fallback]
+
+
+@attrs.frozen(kw_only=True)
+class Categorized:
+    cluster: tuple[Backend, ...]
+    local: tuple[Backend, ...]
+    skipped: tuple[Skipped, ...]
+
+
+def categorize(found: list[Candidate], this_node: str, label: str) -> Categorized:
+    """Cluster and Local backends; `label` names the port in the skip reasons."""
+    cluster = usable(found)
+    local = usable([candidate for candidate in found if candidate.node == this_node])
+    used = {id(candidate) for candidate in [*cluster, *local]}
+    skipped = tuple(
+        Skipped(
+            what=f"endpoint {host_port(candidate.ip, candidate.port)} ({label})",
+            reason=_why_unused(candidate),
+        )
+        for candidate in found
+        if id(candidate) not in used
+    )
+    return Categorized(
+        cluster=tuple(candidate.backend(this_node) for candidate in cluster),
+        local=tuple(candidate.backend(this_node) for candidate in local),
+        skipped=skipped,
+    )
+
+
+def _why_unused(candidate: Candidate) -> str:
+    if candidate.usable_fallback:
+        return "terminating, and ready endpoints exist"
+    if candidate.terminating:
+        return "terminating and not serving"
+    return "not ready"
