@@ -18,9 +18,9 @@ not chains, which keeps `nft -f` fast at 10,000 Services):
   chains instead: one timed set per endpoint remembers its clients
   (`update @set { saddr }`), and a cascade of `numgen random mod k == 0` rules (k = n,
   n-1, ..., 1) picks uniformly among the endpoints for new clients.
-- filter chains (priority dstnat+10, after DNAT) look up the frontends with no endpoint
+- filter chains (priority -90, dstnat+10: after DNAT) look up the frontends with no endpoint
   to go to in `no-endpoint-services` / `no-endpoint-nodeports`: reject or drop;
-  `firewall-check` (priority dstnat-10, before DNAT) drops sources outside a
+  `firewall-check` (priority -110, before DNAT) drops sources outside a
   LoadBalancer's loadBalancerSourceRanges.
 - nat postrouting masquerades marked connections (mark 0x4000, as kube-proxy) and
   hairpin connections (set `hairpin`: an endpoint reaching itself).
@@ -101,10 +101,12 @@ def declarations(family: Family) -> dict[str, str]:
     addr = "ipv4_addr" if family == 4 else "ipv6_addr"
     ip = "ip" if family == 4 else "ip6"
     vip = f"{addr} . inet_proto . inet_service"
-    pick_vip = (
-        f"typeof {ip} daddr . meta l4proto . th dport . numgen random mod 1 : {ip} daddr . th dport"
-    )
-    pick_np = f"typeof meta l4proto . th dport . numgen random mod 1 : {ip} daddr . th dport"
+    # The data is an (address, port) pair for every protocol; it is declared with
+    # `tcp dport` because nft 1.0.6 cannot add a rule using a map whose declared data
+    # mixes two protocol headers (`ip daddr . th dport`) once the map exists.
+    target = f"{ip} daddr . tcp dport"
+    pick_vip = f"typeof {ip} daddr . meta l4proto . th dport . numgen random mod 1 : {target}"
+    pick_np = f"typeof meta l4proto . th dport . numgen random mod 1 : {target}"
     return {
         "map service-ips": f"type {vip} : verdict;",
         "map service-nodeports": "type inet_proto . inet_service : verdict;",
@@ -134,21 +136,17 @@ def base_chains(flavour: Flavour) -> dict[str, Chain]:
 
     return {
         "filter-prerouting": hook(
-            "filter", "prerouting", "dstnat - 10", "ct state new jump firewall-check"
+            "filter", "prerouting", "-110", "ct state new jump firewall-check"
         ),
-        "filter-output": hook(
-            "filter", "output", "dstnat - 10", "ct state new jump firewall-check"
-        ),
-        "filter-input": hook("filter", "input", "dstnat + 10", "ct state new jump endpoints-check"),
-        "filter-forward": hook(
-            "filter", "forward", "dstnat + 10", "ct state new jump endpoints-check"
-        ),
+        "filter-output": hook("filter", "output", "-110", "ct state new jump firewall-check"),
+        "filter-input": hook("filter", "input", "-90", "ct state new jump endpoints-check"),
+        "filter-forward": hook("filter", "forward", "-90", "ct state new jump endpoints-check"),
         "filter-output-post-dnat": hook(
-            "filter", "output", "dstnat + 10", "ct state new jump endpoints-check"
+            "filter", "output", "-90", "ct state new jump endpoints-check"
         ),
-        "nat-prerouting": hook("nat", "prerouting", "dstnat", "jump services"),
-        "nat-output": hook("nat", "output", "dstnat", "jump services"),
-        "nat-postrouting": hook("nat", "postrouting", "srcnat", "jump masquerading"),
+        "nat-prerouting": hook("nat", "prerouting", "-100", "jump services"),
+        "nat-output": hook("nat", "output", "-100", "jump services"),
+        "nat-postrouting": hook("nat", "postrouting", "100", "jump masquerading"),
         "firewall-check": Chain(
             rules=(f"{vip_key} @firewall-ips {vip_key} . {ip} saddr != @firewall-allow drop",)
         ),
