@@ -17,10 +17,11 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall, podnet
+from kuberouter.controllers import firewall, podnet, proxy
 from kuberouter.controllers.firewall import start_firewall
 from kuberouter.controllers.loadbalancer import start_loadbalancer
 from kuberouter.controllers.podnet import start_podnet
+from kuberouter.controllers.proxy import start_service_proxy
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.options import Options
@@ -34,6 +35,7 @@ CleanupStep = Callable[[Options], None]
 CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
     ("firewall", firewall.cleanup),
     ("pod network", podnet.cleanup),
+    ("service proxy", proxy.cleanup),
 )
 
 
@@ -111,6 +113,9 @@ async def run_agent(
             if options.run_loadbalancer:
                 api = watcher.api_client
                 started = await start_loadbalancer(nursery, options, store, health, api) or started
+            started |= options.run_service_proxy and await start_service_proxy(
+                nursery, options, store, health
+            )
             if not started:
                 log.warning("no controller is running: watching the cluster only")
             task_status.started()

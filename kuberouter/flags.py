@@ -110,7 +110,7 @@ FLAGS: tuple[Flag, ...] = (
          "Remove the configuration kube-router creates and exit (today the network "
          "policy firewall's: its iptables chains and jumps in both iptables variants, "
          "its ipsets and its nftables tables; and the pod network's: its egress rule and "
-         "sets and the CNI file; kube-bridge stays)."),
+         "sets and the CNI file, kube-bridge stays; and the service proxy's tables)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,

@@ -22,8 +22,8 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "run-router", "run-service-proxy",
-    "service-cluster-ip-range", "service-external-ip-range",
+    "run-router",
+    "service-cluster-ip-range",
     "enable-pprof",
     # router (BGP)
     "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
@@ -39,10 +39,9 @@ NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # pod network
     "enable-overlay", "overlay-type", "overlay-encap", "overlay-encap-port",
     # service proxy
-    "ipvs-sync-period", "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
-    "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
+    "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
     "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
-    "strict-external-ip-validation", "runtime-endpoint",
+    "runtime-endpoint",
 })  # fmt: skip
 
 

@@ -1,16 +1,7 @@
-"""The network-policy firewall controller.
-
-Start: build the incremental compiler from the store's snapshot and repair the kernel to
-its state (`apply(desired, None)`). Then, per batch of store changes (debounced, so a
-burst costs one sync), feed the changes to the compiler, which recomputes only the sets
-and chains that depend on them, and `apply(desired, previous)`: the back end writes only
-what changed. Every `sync_period` the compiler is rebuilt from a fresh snapshot and a
-`reconcile(desired)` reads the kernel and repairs drift.
-
-A failed sync is logged on one line and retried on the next change or period; the last
-programmed state is then unknown, so the retry is a full repair. Health only hears of
-successful syncs, so /healthz turns red if syncs keep failing. Back-end calls block
-(they run tools), so they run in a worker thread.
+"""The network-policy firewall controller, on the shared run loop (loop.py): store changes
+to the incremental compiler, which recomputes only the sets and chains that depend on
+them; the back end writes only what changed; every --iptables-sync-period a reconcile
+repairs drift.
 """
 
 from __future__ import annotations
@@ -19,14 +10,13 @@ import logging
 import os
 import shutil
 import socket
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import cast
 
 import prometheus_client
 import trio
 
-from kuberouter.controllers.batch import next_batch
+from kuberouter.controllers.loop import SyncLoop, may_start
 from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
 from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
@@ -82,7 +72,10 @@ def count_sets(desired: DesiredState) -> int:
     return sum(len(ruleset.sets) for ruleset in desired.rulesets.values())
 
 
-class FirewallController:
+class FirewallController(SyncLoop[IncrementalCompiler, DesiredState, ApplyStats]):
+    name = "firewall"
+    kinds = KINDS
+
     def __init__(
         self,
         store: Store,
@@ -97,14 +90,10 @@ class FirewallController:
     ) -> None:
         """`node_ips` None: this node's InternalIPs from its Node object in the store.
         `default_deny`: --netpol-default-deny, over the pod CIDRs of that Node object."""
-        self.store, self.backend, self.health = store, backend, health
+        super().__init__(store, backend, health, sync_period)
         self.node_name, self.node_ips = node_name, node_ips
-        self.sync_period, self.families = sync_period, tuple(families)
+        self.families = tuple(families)
         self.default_deny = default_deny
-        self.programmed: DesiredState | None = None  # None: unknown, repair next time
-        self.compiler: IncrementalCompiler | None = None  # None: rebuild from a snapshot
-        self.syncs = 0  # successful syncs (tests wait on these)
-        self.failures = 0
 
     def compiler_for(self, snapshot: Snapshot) -> IncrementalCompiler:
         """A compiler holding every object of `snapshot` (as compile_node would see it)."""
@@ -143,50 +132,17 @@ class FirewallController:
             elif change.kind == "Node" and change.key == self.node_name:
                 self._set_node(compiler, cast(Node | None, change.new))
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        changes = self.store.subscribe(KINDS)  # before the first snapshot: nothing is missed
-        async with changes:
-            await self._sync("initial sync", repair=True)
-            task_status.started()
-            deadline = trio.current_time() + self.sync_period
-            while True:
-                batch = await next_batch(changes, deadline)
-                if batch:
-                    await self._sync("update", repair=self.programmed is None, changes=batch)
-                if trio.current_time() >= deadline:
-                    await self._sync("reconcile", repair=True)
-                    deadline = trio.current_time() + self.sync_period
+    def state(self, compiler: IncrementalCompiler) -> DesiredState:
+        return compiler.state()
 
-    async def _sync(
-        self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
+    async def synced(
+        self, what: str, desired: DesiredState, stats: ApplyStats, seconds: float
     ) -> None:
-        """`changes` None: start over from a snapshot; else feed them to the compiler."""
-        start = time.perf_counter()
-        try:
-            if changes is None or self.compiler is None:
-                self.compiler = self.compiler_for(self.store.snapshot())
-            else:
-                self.feed(self.compiler, changes)
-            desired = self.compiler.state()
-            stats = await trio.to_thread.run_sync(self._apply, desired, repair)
-        except Exception as error:  # never crash the agent: retried on the next change/period
-            self.programmed, self.failures = None, self.failures + 1
-            self.compiler = None  # start over from a snapshot next time
-            log.error("firewall %s failed, retrying on the next change or period: %s", what, error)
-            return
-        self.programmed, self.syncs = desired, self.syncs + 1
-        SYNC_TIME.observe(time.perf_counter() - start)
+        SYNC_TIME.observe(seconds)
         POLICY_CHAINS.set(count_chains(desired))
         POLICY_IPSETS.set(count_sets(desired))
         self.health.beat("firewall", f"{what}: {describe(stats, desired)}")
         log.debug("firewall %s: %s", what, describe(stats, desired))
-
-    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
-        if self.programmed is None:
-            return self.backend.apply(desired, None)
-        if repair:
-            return self.backend.reconcile(desired)
-        return self.backend.apply(desired, self.programmed)
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------
@@ -229,11 +185,7 @@ async def start_firewall(
 ) -> bool:
     """Start the controller in `nursery` if it can run here; else warn once. Started?"""
     name = node_name(options)
-    reason = missing_requirement(options)
-    if reason is None and store.get(Node, name) is None:
-        reason = f"no Node object named {name!r} (set --hostname-override)"
-    if reason is not None:
-        log.warning("network policy firewall not started: %s", reason)
+    if not may_start("network policy firewall", store, name, missing_requirement(options)):
         return False
     use_nft = options.use_nftables_for_netpol
     backend = await trio.to_thread.run_sync(lambda: firewall_backend(use_nftables=use_nft))

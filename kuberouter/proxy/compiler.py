@@ -76,7 +76,13 @@ def compile_service(
     for family in _families(service, config, skipped):
         for port in service.ports:
             found.append(_virtual_service(service, port, family, slices, node, config, skipped))
-    return ServicePlan(key=service.key, virtual_services=tuple(found), skipped=tuple(skipped))
+    local = service.external_traffic_policy == "Local" and service.type == "LoadBalancer"
+    return ServicePlan(
+        key=service.key,
+        virtual_services=tuple(found),
+        skipped=tuple(skipped),
+        health_check_node_port=service.health_check_node_port if local else None,
+    )
 
 
 def _families(service: Service, config: ProxyConfig, skipped: list[Skipped]) -> Iterator[Family]:

@@ -132,6 +132,12 @@ class ServicePlan:
     virtual_services: tuple[VirtualService, ...] = ()
     skipped: tuple[Skipped, ...] = ()
     ignored: str | None = None  # the whole Service is left alone: why
+    health_check_node_port: int | None = None  # served while externalTrafficPolicy is Local
+
+    def local_endpoints(self) -> int:
+        """This node's ready endpoints (distinct addresses), as the health check counts."""
+        return len({b.ip for vs in self.virtual_services for b in vs.local_backends
+                    if not b.terminating})  # fmt: skip
 
 
 @attrs.frozen(kw_only=True)
