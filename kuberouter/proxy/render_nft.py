@@ -11,11 +11,11 @@ not chains, which keeps `nft -f` fast at 10,000 Services):
   for masquerade traffic from outside the pod network; `external-<pick>` always
   masquerades; `external-local-<local pick>-<cluster pick>` sends pod traffic and the
   node's own traffic (masqueraded) to the cluster endpoints and the rest to the local ones.
-- Pick chains choose the endpoint: `pick-<list>-<n>` DNATs through one endpoint map,
-  keyed by the packet's own (daddr, protocol, port) and `numgen random mod n`, so one
-  chain serves every Service with n endpoints (a map bound from few chains is also what
-  keeps the kernel's bind check cheap). A Service with session affinity has its own pick
-  chains instead: one timed set per endpoint remembers its clients
+- Pick chains choose the endpoint: `pick-<list>-<n>` DNATs through its endpoint map
+  `<list>-<n>`, keyed by the packet's own (daddr, protocol, port) and `numgen random mod
+  n`, so one chain and one map serve every Service with n endpoints (a map bound from one
+  chain is also what keeps the kernel's bind check cheap). A Service with session
+  affinity has its own pick chains instead: one timed set per endpoint remembers its clients
   (`update @set { saddr }`), and a cascade of `numgen random mod k == 0` rules (k = n,
   n-1, ..., 1) picks uniformly among the endpoints for new clients.
 - filter chains (priority -90, dstnat+10: after DNAT) look up the frontends with no endpoint
@@ -42,7 +42,6 @@ from kuberouter.netpol.ruleset import Family
 from kuberouter.proxy.state import Backend, Frontend, ProxyState, VirtualService
 
 MASQUERADE_MARK = 0x4000
-NODEPORT_LISTS = {"cluster": "nodeport-cluster", "local": "nodeport-local"}
 
 
 def table_name(family: int) -> str:
@@ -97,32 +96,31 @@ def flavour(state: ProxyState, family: Family) -> Flavour:
 
 
 def declarations(family: Family) -> dict[str, str]:
-    """Set and map name -> `add set|map` body, for the sets every table has."""
+    """Set and map name -> its declaration, for the sets every table has."""
     addr = "ipv4_addr" if family == 4 else "ipv6_addr"
-    ip = "ip" if family == 4 else "ip6"
     vip = f"{addr} . inet_proto . inet_service"
-    # The data is an (address, port) pair for every protocol; it is declared with
-    # `tcp dport` because nft 1.0.6 cannot add a rule using a map whose declared data
-    # mixes two protocol headers (`ip daddr . th dport`) once the map exists.
-    target = f"{ip} daddr . tcp dport"
-    pick_vip = f"typeof {ip} daddr . meta l4proto . th dport . numgen random mod 1 : {target}"
-    pick_np = f"typeof meta l4proto . th dport . numgen random mod 1 : {target}"
     return {
-        "map service-ips": f"type {vip} : verdict;",
-        "map service-nodeports": "type inet_proto . inet_service : verdict;",
-        "map no-endpoint-services": f"type {vip} : verdict;",
-        "map no-endpoint-nodeports": "type inet_proto . inet_service : verdict;",
-        "set firewall-ips": f"type {vip};",
-        "set firewall-allow": f"type {vip} . {addr}; flags interval;",
-        "set pod-cidrs": f"type {addr}; flags interval;",
-        "set nodeport-ips": f"type {addr};",
-        "set hairpin": f"type {addr} . {addr} . inet_proto . inet_service . {addr};",
-        "set hairpin-nodeports": f"type {addr} . {addr} . inet_proto . inet_service;",
-        "map cluster": f"{pick_vip};",
-        "map local": f"{pick_vip};",
-        "map nodeport-cluster": f"{pick_np};",
-        "map nodeport-local": f"{pick_np};",
+        "service-ips": f"map {{ type {vip} : verdict; }}",
+        "service-nodeports": "map { type inet_proto . inet_service : verdict; }",
+        "no-endpoint-services": f"map {{ type {vip} : verdict; }}",
+        "no-endpoint-nodeports": "map { type inet_proto . inet_service : verdict; }",
+        "firewall-ips": f"set {{ type {vip}; }}",
+        "firewall-allow": f"set {{ type {vip} . {addr}; flags interval; }}",
+        "pod-cidrs": f"set {{ type {addr}; flags interval; }}",
+        "nodeport-ips": f"set {{ type {addr}; }}",
+        "hairpin": f"set {{ type {addr} . {addr} . inet_proto . inet_service . {addr}; }}",
+        "hairpin-nodeports": f"set {{ type {addr} . {addr} . inet_proto . inet_service; }}",
     }
+
+
+def pick_map(family: Family, node_port: bool) -> str:
+    """An endpoint map: (daddr, protocol, port, draw) or (protocol, port, draw) -> endpoint.
+
+    Each pick chain has its own map, made in the same transaction: nft 1.0.6 cannot add
+    a rule using a map like this one once the map exists (it misreads the declared data)."""
+    ip = "ip" if family == 4 else "ip6"
+    key = "meta l4proto . th dport" if node_port else f"{ip} daddr . meta l4proto . th dport"
+    return f"map {{ typeof {key} . numgen random mod 1 : {ip} daddr . th dport; }}"
 
 
 def base_chains(flavour: Flavour) -> dict[str, Chain]:
@@ -202,7 +200,7 @@ def interval(cidr: str) -> str:
 class Contribution:
     elements: Mapping[str, Mapping[str, str]]  # set or map name -> element key -> value
     chains: Mapping[str, Chain]  # the front and pick chains it goes through
-    timed_sets: Mapping[str, int] = attrs.field(factory=dict)  # affinity set -> timeout (s)
+    sets: Mapping[str, str] = attrs.field(factory=dict)  # the pick maps and affinity sets
 
 
 def short_hash(text: str, size: int = 8) -> str:
@@ -215,7 +213,7 @@ class _Builder:
         self.service, self.flavour = service, flavour
         self.elements: dict[str, dict[str, str]] = {}
         self.chains: dict[str, Chain] = {}
-        self.timed_sets: dict[str, int] = {}
+        self.sets: dict[str, str] = {}
         self.proto = service.protocol.lower()
 
     def add(self, name: str, key: str, value: str = "") -> None:
@@ -224,7 +222,7 @@ class _Builder:
     def build(self) -> Contribution:
         for frontend in self.service.frontends:
             self.frontend(frontend)
-        return Contribution(elements=self.elements, chains=self.chains, timed_sets=self.timed_sets)
+        return Contribution(elements=self.elements, chains=self.chains, sets=self.sets)
 
     def frontend(self, frontend: Frontend) -> None:
         service = self.service
@@ -293,23 +291,27 @@ class _Builder:
         backends = self.service.local_backends if use == "local" else self.service.cluster_backends
         if self.service.affinity_timeout is not None:
             return self.affinity_pick(use, backends)
-        name = NODEPORT_LISTS[use] if frontend.address is None else use
+        node_port = frontend.address is None
+        name = f"{'nodeport-' if node_port else ''}{use}-{len(backends)}"
+        self.sets[name] = pick_map(self.flavour.family, node_port)
         for index, backend in enumerate(backends):
             self.add(name, f"{key} . {index}", f"{backend.ip} . {backend.port}")
         lookup = (
             "meta l4proto . th dport"
-            if frontend.address is None
+            if node_port
             else f"{self.flavour.ip} daddr . meta l4proto . th dport"
         )
         rule = f"dnat {self.flavour.ip} to {lookup} . numgen random mod {len(backends)} map @{name}"
-        return self.chain(f"pick-{name}-{len(backends)}", (rule,))
+        return self.chain(f"pick-{name}", (rule,))
 
     def affinity_pick(self, use: str, backends: tuple[Backend, ...]) -> str:
         ip, service = self.flavour.ip, self.service
         prefix = f"affinity-{short_hash(service.key)}"
         sets = [f"{prefix}-{short_hash(backend.address, 6)}" for backend in backends]
+        timeout = f"timeout {service.affinity_timeout}s"
+        timed = f"set {{ type {self.flavour.addr_type}; flags dynamic,timeout; {timeout}; }}"
         for name in sets:
-            self.timed_sets[name] = service.affinity_timeout or 0
+            self.sets[name] = timed
         match = f"meta l4proto {self.proto}"
 
         def to(backend: Backend, name: str) -> str:

@@ -18,11 +18,13 @@ from kuberouter.dataplane.plan import digest
 class TableListing:
     chains: Mapping[str, str]  # chain name -> digest of its header and rules
     sets: Mapping[str, Mapping[str, str] | None]  # name -> elements (None: a timed set)
+    kinds: Mapping[str, str]  # set or map name -> "set" or "map"
 
 
 def parse_table(text: str) -> TableListing:
     chains: dict[str, list[str]] = {}
     sets: dict[str, Mapping[str, str] | None] = {}
+    kinds: dict[str, str] = {}
     for item in json.loads(text)["nftables"]:
         if "chain" in item:
             chain = item["chain"]
@@ -32,10 +34,14 @@ def parse_table(text: str) -> TableListing:
             rule = item["rule"]
             chains.setdefault(rule["chain"], []).append(_canonical(rule.get("expr")))
         elif "set" in item or "map" in item:
-            found = item.get("set") or item.get("map")
+            kind = "set" if "set" in item else "map"
+            found = item[kind]
+            kinds[found["name"]] = kind
             timed = "timeout" in found.get("flags", []) or "timeout" in found
             sets[found["name"]] = None if timed else elements(found.get("elem", []))
-    return TableListing(chains={name: digest(lines) for name, lines in chains.items()}, sets=sets)
+    return TableListing(
+        chains={name: digest(lines) for name, lines in chains.items()}, sets=sets, kinds=kinds
+    )
 
 
 def chain_digests(text: str) -> dict[str, str]:

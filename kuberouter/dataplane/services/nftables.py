@@ -4,7 +4,8 @@
 Every write is ONE `nft -f` transaction for both families, so no packet sees half of a
 change. An incremental apply renders only the changed Services (old and new) and writes
 the difference: map elements deleted and added, a shared chain added the first time a
-shape is needed, a Service's own affinity chains and timed sets rewritten or removed.
+shape is needed (with its endpoint map), a Service's own affinity chains and timed sets
+rewritten or removed.
 Shared chains nobody uses any more stay until the next reconcile removes them. A change
 of the node facts or of the flags (which every shared chain depends on) is a reconcile.
 
@@ -47,14 +48,14 @@ class Merged:
     def __init__(self) -> None:
         self.elements: Elements = {}
         self.chains: dict[str, Chain] = {}
-        self.timed_sets: dict[str, int] = {}
+        self.sets: dict[str, str] = {}  # name -> declaration ("map { ... }")
 
     def add_all(self, parts: Iterable[Contribution]) -> None:
         for part in parts:
             for name, values in part.elements.items():
                 self.elements.setdefault(name, {}).update(values)
             self.chains.update(part.chains)
-            self.timed_sets.update(part.timed_sets)
+            self.sets.update(part.sets)
 
 
 class Desired(Merged):
@@ -64,9 +65,9 @@ class Desired(Merged):
     def __init__(self, state: ProxyState, family: Family) -> None:
         super().__init__()
         self.flavour = flavour(state, family)
-        self.declarations = declarations(family)
+        self.sets.update(declarations(family))
         self.chains.update(base_chains(self.flavour))
-        self.elements.update({name.split()[1]: {} for name in self.declarations})
+        self.elements.update({name: {} for name in self.sets})
         self.elements.update(node_elements(state, family))
         for plan in state.services.values():
             self.add_all(contributions(plan, self.flavour))
@@ -82,15 +83,26 @@ def contributions(plan: ServicePlan | None, shape: Flavour) -> list[Contribution
     ]
 
 
-def _own_chain(name: str) -> bool:
-    """A Service's own chain (affinity), removed with it; the others are shared."""
-    return "affinity-" in name
+def _own(name: str) -> bool:
+    """A Service's own chain or set (affinity), removed with it; the others are shared."""
+    return name.startswith(("affinity-", "internal-affinity-", "external-affinity-"))
+
+
+def _picked_map(chain: str) -> str | None:
+    """The endpoint map a pick chain uses ("pick-cluster-3" -> "cluster-3")."""
+    return chain.removeprefix("pick-") if chain.startswith("pick-") else None
+
+
+def declare(where: str, name: str, spec: str) -> str:
+    kind, body = spec.split(" ", 1)
+    return f"add {kind} {where} {name} {body}"
 
 
 class Script:
     """One transaction's lines, in the order the kernel needs them."""
 
     def __init__(self) -> None:
+        self.prelude: list[str] = []  # maps made anew (see _repair), before anything else
         self.create: list[str] = []  # tables, sets, chains
         self.rules: list[str] = []  # flushes and rules of (re)written chains
         self.delete_elements: list[str] = []
@@ -100,7 +112,14 @@ class Script:
         self.deleted = 0
 
     def lines(self) -> list[str]:
-        return [*self.create, *self.rules, *self.delete_elements, *self.add_elements, *self.remove]
+        return [
+            *self.prelude,
+            *self.create,
+            *self.rules,
+            *self.delete_elements,
+            *self.add_elements,
+            *self.remove,
+        ]
 
     def chain(self, where: str, name: str, chain: Chain) -> None:
         spec = f" {{ {chain.header} }}" if chain.header else ""
@@ -133,6 +152,7 @@ class NftablesServices:
         self.runner = runner or Runner()
         self.families = tuple(families)
         self.known: dict[Family, dict[str, Chain]] = {}  # chains written, per family
+        self.known_sets: dict[Family, set[str]] = {}  # pick maps and affinity sets made
         self.learned: dict[Family, dict[str, str]] = {}  # chain -> kernel listing digest
 
     # -- incremental ----------------------------------------------------------------------
@@ -189,10 +209,11 @@ class NftablesServices:
         for _, before, after in changes:
             old.add_all(contributions(before, shape))
             new.add_all(contributions(after, shape))
-        known = self.known.setdefault(family, {})
-        for name, size in new.timed_sets.items():
-            if name not in old.timed_sets:
-                script.create.append(f"add set {where} {name} {_timed(family, size)}")
+        known, made = self.known.setdefault(family, {}), self.known_sets.setdefault(family, set())
+        for name, spec in new.sets.items():
+            if name not in made:  # a new pick map comes with its pick chain, in this write
+                script.create.append(declare(where, name, spec))
+                made.add(name)
         for name, chain in new.chains.items():
             if known.get(name) != chain:
                 script.chain(where, name, chain)
@@ -200,12 +221,13 @@ class NftablesServices:
         for name in set(old.elements) | set(new.elements):
             script.elements(where, name, old.elements.get(name, {}), new.elements.get(name, {}))
         for name in old.chains:
-            if name not in new.chains and _own_chain(name):
+            if name not in new.chains and _own(name):
                 script.drop_chain(where, name)
                 known.pop(name, None)
-        script.remove += [
-            f"delete set {where} {name}" for name in old.timed_sets if name not in new.timed_sets
-        ]
+        for name in old.sets:
+            if name not in new.sets and _own(name):
+                script.remove.append(f"delete set {where} {name}")
+                made.discard(name)
 
     # -- repair ---------------------------------------------------------------------------
 
@@ -245,31 +267,37 @@ class NftablesServices:
         self, script: Script, family: Family, want: Desired, listing: TableListing | None
     ) -> None:
         where = table(family)
-        have_sets = listing.sets if listing else {}
+        have_sets: Mapping[str, Mapping[str, str] | None] = listing.sets if listing else {}
         have_chains = listing.chains if listing else {}
         learned = self.learned.get(family, {})
         if listing is None:
             script.create.append(f"add table {where}")
-        for name, body in want.declarations.items():
-            if name.split()[1] not in have_sets:
-                script.create.append(
-                    f"add {name.split()[0]} {where} {name.split()[1]} {{ {body} }}"
-                )
-        for name, size in want.timed_sets.items():
-            if name not in have_sets:
-                script.create.append(f"add set {where} {name} {_timed(family, size)}")
-        for name, chain in want.chains.items():
-            if name not in have_chains or learned.get(name) != have_chains[name]:
-                script.chain(where, name, chain)
+        rewrite = [
+            name
+            for name in want.chains
+            if name not in have_chains or learned.get(name) != have_chains[name]
+        ]
+        # A pick chain's rule can only be added with its map made in the same write.
+        remade = {_picked_map(name) for name in rewrite} & set(have_sets)
+        for name in sorted(str(name) for name in remade):
+            script.prelude += [f"flush chain {where} pick-{name}", f"delete map {where} {name}"]
+        for name, spec in want.sets.items():
+            if name not in have_sets or name in remade:
+                script.create.append(declare(where, name, spec))
+        for name in rewrite:
+            script.chain(where, name, want.chains[name])
         for name, elements in want.elements.items():
-            script.elements(where, name, have_sets.get(name) or {}, elements)
+            have = {} if name in remade else have_sets.get(name) or {}
+            script.elements(where, name, have, elements)
         for name in have_chains:
             if name not in want.chains:
                 script.drop_chain(where, name)
-        unwanted = set(have_sets) - {n.split()[1] for n in want.declarations} - set(want.timed_sets)
-        script.remove += [f"delete set {where} {name}" for name in sorted(unwanted)]
+        unwanted = sorted(set(have_sets) - set(want.sets))
+        kinds = listing.kinds if listing else {}
+        script.remove += [f"delete {kinds[name]} {where} {name}" for name in unwanted]
         script.deleted += len(unwanted)
         self.known[family] = dict(want.chains)
+        self.known_sets[family] = set(want.sets) - set(declarations(family))
 
     def _learn(self, families: Iterable[Family]) -> None:
         for family in families:
@@ -292,11 +320,6 @@ class NftablesServices:
         lines = script.lines()
         if lines:
             self.runner.run("nft", "-f", "-", input="\n".join(lines) + "\n")
-
-
-def _timed(family: int, timeout: int) -> str:
-    addr = "ipv4_addr" if family == 4 else "ipv6_addr"
-    return f"{{ type {addr}; flags dynamic,timeout; timeout {timeout}s; }}"
 
 
 def _stats(stats: SyncStats, start: float, commands: int) -> SyncStats:

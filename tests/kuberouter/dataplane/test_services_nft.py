@@ -120,12 +120,15 @@ def test_reconcile_repairs_drift_and_leaves_other_tables_alone(ns: str) -> None:
     where = "ip kube-router-proxy-ipv4"
     subprocess_nft(ns, f"delete element {where} service-ips {{ 10.96.0.2 . tcp . 80 }}\n"
                        f"flush chain {where} masquerading\n"
+                       f"flush chain {where} pick-cluster-1\n"
                        f"add element {where} no-endpoint-services {{ 10.96.0.9 . tcp . 9 : drop }}")  # fmt: skip
     stats = backend.reconcile(state)
     assert stats.changed and stats.repaired
     assert vmap_targets(ns)["10.96.0.2 . tcp . 80"] == "internal-pick-cluster-1"
     assert "10.96.0.9 . tcp . 9" not in vmap_targets(ns, "no-endpoint-services")
     assert not backend.reconcile(state).changed
+    rules = netns.run("nft", "list", "chain", *where.split(), "pick-cluster-1", netns=ns).stdout
+    assert "map @cluster-1" in rules  # the pick chain came back (with its map made anew)
     assert "other-tool" in netns.run("nft", "list", "tables", netns=ns).stdout
     backend.cleanup()
     tables = netns.run("nft", "list", "tables", netns=ns).stdout
@@ -137,7 +140,7 @@ def test_dual_stack_services_program_both_tables(ns: str) -> None:
     state = cluster.put(web(1, "fd01::10"))
     NftablesServices(Runner(ns)).apply(state, None)
     six = listing(ns, 6)
-    assert any("fd01::10" in json.dumps(element) for element in six["cluster"])  # type: ignore[attr-defined]
+    assert any("fd01::10" in json.dumps(element) for element in six["cluster-1"])  # type: ignore[attr-defined]
     assert listing(ns, 4)["no-endpoint-services"]  # the IPv4 port has no endpoint: reject
 
 
