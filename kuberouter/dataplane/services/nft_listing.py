@@ -17,6 +17,7 @@ from kuberouter.dataplane.plan import digest
 @attrs.frozen(kw_only=True)
 class TableListing:
     chains: Mapping[str, str]  # chain name -> digest of its header and rules
+    rules: Mapping[str, int]  # chain name -> how many rules it has
     sets: Mapping[str, Mapping[str, str] | None]  # name -> elements (None: a timed set)
     kinds: Mapping[str, str]  # set or map name -> "set" or "map"
 
@@ -40,12 +41,11 @@ def parse_table(text: str) -> TableListing:
             timed = "timeout" in found.get("flags", []) or "timeout" in found
             sets[found["name"]] = None if timed else elements(found.get("elem", []))
     return TableListing(
-        chains={name: digest(lines) for name, lines in chains.items()}, sets=sets, kinds=kinds
+        chains={name: digest(lines) for name, lines in chains.items()},
+        rules={name: len(lines) - 1 for name, lines in chains.items()},  # the header is one
+        sets=sets,
+        kinds=kinds,
     )
-
-
-def chain_digests(text: str) -> dict[str, str]:
-    return dict(parse_table(text).chains)
 
 
 def elements(listed: list[Any]) -> dict[str, str]:

@@ -10,8 +10,11 @@ Shared chains nobody uses any more stay until the next reconcile removes them. A
 of the node facts or of the flags (which every shared chain depends on) is a reconcile.
 
 A reconcile reads both tables (`nft -j list table`), compares every element with the
-full rendering, every chain with the listing the kernel showed right after we wrote it,
-and writes the repair. Nothing outside our two tables is ever named.
+full rendering and every chain with the kernel's listing of it as last read, and writes
+the repair. Reading back after each write would cost a whole listing of the table (the
+kernel hands nft every element, seconds at 10,000 Services), so a chain written since the
+last read is taken as written when the next read finds it with as many rules as we wrote.
+Nothing outside our two tables is ever named.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Iterable, Mapping
 
 from kuberouter.dataplane.commands import CommandError, Runner
 from kuberouter.dataplane.services import SyncStats, changed
-from kuberouter.dataplane.services.nft_listing import TableListing, chain_digests, parse_table
+from kuberouter.dataplane.services.nft_listing import TableListing, parse_table
 from kuberouter.netpol.ruleset import FAMILIES, Family
 from kuberouter.proxy.render_nft import (
     Chain,
@@ -153,7 +156,10 @@ class NftablesServices:
         self.families = tuple(families)
         self.known: dict[Family, dict[str, Chain]] = {}  # chains written, per family
         self.known_sets: dict[Family, set[str]] = {}  # pick maps and affinity sets made
-        self.learned: dict[Family, dict[str, str]] = {}  # chain -> kernel listing digest
+        # chain -> digest of the kernel's listing of it, as last read; chains written since
+        # that read are "pending": the next read adopts their listing as what we wrote.
+        self.learned: dict[Family, dict[str, str]] = {}
+        self.pending: dict[Family, set[str]] = {}
 
     # -- incremental ----------------------------------------------------------------------
 
@@ -169,8 +175,6 @@ class NftablesServices:
             services, deleted = services + (new is not None), deleted + (new is None)
         try:
             self._run(script)
-            if script.rules:
-                self._learn(self._families(desired))
         except CommandError as error:
             log.warning("incremental service proxy apply failed, repairing: %s", error)
             repaired = self.reconcile(desired)
@@ -218,6 +222,7 @@ class NftablesServices:
             if known.get(name) != chain:
                 script.chain(where, name, chain)
                 known[name] = chain
+                self.pending.setdefault(family, set()).add(name)
         for name in set(old.elements) | set(new.elements):
             script.elements(where, name, old.elements.get(name, {}), new.elements.get(name, {}))
         for name in old.chains:
@@ -253,8 +258,6 @@ class NftablesServices:
                 script.remove.append(f"delete table {table(family)}")
                 self.known.pop(family, None)
         self._run(script)
-        if script.create or script.rules:
-            self._learn(wanted)
         stats = SyncStats(
             services_written=len(desired.services) if script.written else 0,
             objects_written=script.written,
@@ -269,7 +272,18 @@ class NftablesServices:
         where = table(family)
         have_sets: Mapping[str, Mapping[str, str] | None] = listing.sets if listing else {}
         have_chains = listing.chains if listing else {}
-        learned = self.learned.get(family, {})
+        learned = self.learned.setdefault(family, {})
+        pending = self.pending.setdefault(family, set())
+        known = self.known.get(family, {})
+        counts = listing.rules if listing else {}
+        for name in pending & set(have_chains):
+            written = known.get(name)
+            # Written by us since the last read, and still as many rules as we wrote: take
+            # the kernel's listing as ours (reading it back after each write costs a whole
+            # listing of the table, seconds at 10,000 Services).
+            if written is not None and written == want.chains.get(name):
+                learned[name] = have_chains[name] if counts[name] == len(written.rules) else ""
+        pending.clear()
         if listing is None:
             script.create.append(f"add table {where}")
         rewrite = [
@@ -277,6 +291,7 @@ class NftablesServices:
             for name in want.chains
             if name not in have_chains or learned.get(name) != have_chains[name]
         ]
+        pending.update(rewrite)
         # A pick chain's rule can only be added with its map made in the same write.
         remade = {_picked_map(name) for name in rewrite} & set(have_sets)
         for name in sorted(str(name) for name in remade):
@@ -299,11 +314,6 @@ class NftablesServices:
         self.known[family] = dict(want.chains)
         self.known_sets[family] = set(want.sets) - set(declarations(family))
 
-    def _learn(self, families: Iterable[Family]) -> None:
-        for family in families:
-            done = self.runner.run("nft", "-t", "-j", "list", "table", *table(family).split())
-            self.learned[family] = chain_digests(done.stdout)
-
     def cleanup(self) -> SyncStats:
         start, commands = time.perf_counter(), self.runner.count
         script = Script()
@@ -312,6 +322,7 @@ class NftablesServices:
         self._run(script)
         self.known.clear()
         self.learned.clear()
+        self.pending.clear()
         return _stats(
             SyncStats(objects_deleted=2, repaired=True), start, self.runner.count - commands
         )
