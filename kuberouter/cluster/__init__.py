@@ -2,7 +2,7 @@
 
     kube-router-ctl cluster up [--name krbox] [--nodes 3] [--pods-per-node 2]
                                [-f services.yaml ...] [--agent-arg=--run-firewall ...]
-                               [--no-static-routes] [--state-dir DIR]
+                               [--no-static-routes] [--no-workloads] [--state-dir DIR]
     kube-router-ctl cluster status [--name krbox]     # exit 1 when something is missing
     kube-router-ctl cluster load -f policy.yaml [--name krbox]
     kube-router-ctl cluster down [--name krbox]       # idempotent; also after a crash
@@ -18,9 +18,13 @@ What `up` builds (names derived from --name, see topology.py for the addresses):
     becomes a pod too (after the node's own ones: its spec.nodeName or nodes in turn), its
     object kept as given (namespace, labels, ports) but Running at the pod's IP;
   - a ToR "<name>-tor": FRR bgpd, AS 64512, every node configured as an iBGP neighbor;
+  - a controller manager in the fabric namespace keeping EndpointSlices for the Services
+    (kube-controller-manager's EndpointSlice controller), and in every pod a workload
+    answering TCP, UDP and SCTP with the pod's name (`--no-workloads`: bare namespaces);
   - one real `kube-router` agent per node inside the node's namespace, logging to
-    <state>/logs/; until the routing controller exists, `up` adds static routes between
-    nodes' pod CIDRs (leave them out with --no-static-routes).
+    <state>/logs/ (the service proxy in nftables mode); until the routing controller
+    exists, `up` adds static routes between nodes' pod CIDRs (leave them out with
+    --no-static-routes).
 Nothing is created in the host's own network namespace. The state file
 (<state>/state.json, default state directory /run/kube-router-cluster/<name>) records
 everything as it is made; `down` removes it all, falling back to the name prefix.

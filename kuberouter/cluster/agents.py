@@ -1,10 +1,9 @@
 """One real `kube-router` agent per node, inside the node's namespace.
 
 Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
-settings matching the ToR and the LoadBalancer allocator over the box's range. The box
-turns off the controllers that cannot work here yet (the service proxy needs IPVS, which
-this kernel lacks) or that a demo opts into (the firewall): `--agent-arg=--run-firewall`
-turns it back on, since later flags win.
+settings matching the ToR and the LoadBalancer allocator over the box's range. The
+service proxy runs in nftables mode (this kernel has no IPVS); the firewall is off
+unless a demo opts in: `--agent-arg=--run-firewall` turns it on, since later flags win.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from kuberouter.cluster.topology import (
 from kuberouter.podnet.desired import CNI_CONF_ENV
 
 BASE_ARGS = (
-    "--run-firewall=false", "--run-service-proxy=false",
+    "--run-firewall=false", "--service-proxy-mode=nftables",
     "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
 )  # fmt: skip
 CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc

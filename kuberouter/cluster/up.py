@@ -2,7 +2,8 @@
 
 Order: fabric -> API server started (it boots while the rest is built) -> ToR namespace
 and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects -> the
-user's manifests -> one agent per node -> wait until every /healthz answers 200.
+user's manifests -> the controller manager (EndpointSlices) and the pods' workloads
+(workloads.py) -> one agent per node -> wait until every /healthz answers 200.
 A failure (or Ctrl-C) runs `down`, unless `keep_on_failure`; a crash leaves the state
 file for `down` to finish the job.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kuberouter.cluster import agents, netns, network, procs, server, tor
+from kuberouter.cluster import agents, netns, network, procs, server, tor, workloads
 from kuberouter.cluster.api import (
     Api,
     ManifestError,
@@ -59,6 +60,7 @@ class UpOptions:
     timeout: float = 60.0  # for the API server and the agents to come up
     keep_on_failure: bool = False
     iptables_hint: Literal["legacy", "nft"] | None = None  # as a kubelet leaves it
+    workloads: bool = True  # pods answer with their names (off: bare namespaces)
     say: Say = field(default=print, compare=False)
 
 
@@ -151,6 +153,9 @@ def build(topology: Topology, state: State, options: UpOptions, manifests: list[
     say(f"networked: nodes {len(topology.nodes)}, pods {len(topology.pods())}{routes}")
     api = server.wait_ready(topology, state, apiserver, options.timeout)
     register(api, topology, manifests, say)
+    workloads.start_controller_manager(topology, state)
+    if options.workloads:
+        workloads.start_pods(topology, state, manifests)
     agents.start_all(topology, state, server.kubeconfig_path(state))
     agents.wait_healthy(topology, state, options.timeout)
     state.phase = "up"

@@ -36,7 +36,12 @@ def register(groups: Any) -> None:
         "--agent-arg", dest="agent_args", action="append", default=[], metavar="FLAG",
         help="an extra kube-router flag for every agent, written with '=', e.g. "
         "--agent-arg=--run-firewall (repeatable; later flags win over the box's defaults "
-        "--run-firewall=false --run-service-proxy=false)",
+        "--run-firewall=false --service-proxy-mode=nftables)",
+    )  # fmt: skip
+    up.add_argument(
+        "--no-workloads", dest="workloads", action="store_false",
+        help="leave the pods bare network namespaces (by default each runs a workload that "
+        "answers TCP, UDP and SCTP with the pod's name)",
     )  # fmt: skip
     up.add_argument(
         "--no-static-routes", dest="static_routes", action="store_false",
@@ -87,7 +92,7 @@ def run_up(args: argparse.Namespace) -> int:
         name=args.name, nodes=args.nodes, pods_per_node=args.pods_per_node,
         state_dir=_state_dir(args), manifests=args.files, agent_args=args.agent_args,
         static_routes=args.static_routes, timeout=args.timeout,
-        keep_on_failure=args.keep_on_failure, say=say,
+        keep_on_failure=args.keep_on_failure, workloads=args.workloads, say=say,
     )  # fmt: skip
     return _guarded(lambda: cluster.up(options))
 
