@@ -14,7 +14,9 @@ import json
 import logging
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, cast
 
 import prometheus_client
@@ -25,6 +27,7 @@ from kuberouter.controllers.healthcheck import HealthCheckServers
 from kuberouter.controllers.loop import SyncLoop, may_start
 from kuberouter.dataplane.commands import CommandError
 from kuberouter.dataplane.services import ServiceBackend, SyncStats
+from kuberouter.dataplane.services.ipvs import IpvsServices
 from kuberouter.dataplane.services.nftables import NftablesServices
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.store import Change, Snapshot, Store
@@ -40,6 +43,7 @@ log = logging.getLogger(__name__)
 DEBOUNCE = 0.02  # seconds to gather a burst of changes into one sync
 KINDS = ("Service", "EndpointSlice", "Node")
 HEARTBEAT = "service-proxy"
+HOUSEKEEPING = 1.0  # seconds between looks at draining endpoints
 
 SYNC_TIME = prometheus_client.Histogram(
     "kube_router_controller_ipvs_services_sync_time",
@@ -105,7 +109,19 @@ class ProxyController(SyncLoop[IncrementalCompiler, ProxyState, SyncStats]):
             self.health_checks = HealthCheckServers(nursery)
             self.health.routes["/services"] = self._report
             await nursery.start(super().run)
+            nursery.start_soon(self._housekeeping)
             task_status.started()
+
+    async def _housekeeping(self) -> None:
+        """Every second: let the back end finish what drains (graceful termination)."""
+        housekeeping = getattr(self.backend, "housekeeping", None)
+        while housekeeping is not None:
+            await trio.sleep(HOUSEKEEPING)
+            if getattr(self.backend, "draining", None):
+                try:
+                    await trio.to_thread.run_sync(housekeeping)
+                except Exception as error:  # the next round, or the next sync, tries again
+                    log.warning("service proxy housekeeping failed: %s", error)
 
     async def synced(
         self, what: str, desired: ProxyState, stats: SyncStats, seconds: float
@@ -147,12 +163,30 @@ def missing_requirement(
         return "not running as root"
     if options.service_proxy_mode == "nftables":
         return None if which("nft") else "nft not found"
-    return "the IPVS back end is not available yet (use --service-proxy-mode=nftables)"
+    for tool in ("ipset", "ip", "nft"):
+        if not which(tool):
+            return f"{tool} not found"
+    if not any(which(f"iptables-{variant}-restore") for variant in ("nft", "legacy")):
+        return "iptables-restore not found"
+    if not ipvs_available():
+        return "no IPVS in this kernel (ip_vs; or use --service-proxy-mode=nftables)"
+    return None
+
+
+IP_VS = Path("/proc/net/ip_vs")
+
+
+def ipvs_available(proc: Path = IP_VS) -> bool:
+    """IPVS is there once the ip_vs module is loaded (modprobe it if it can be)."""
+    if not proc.exists() and shutil.which("modprobe"):
+        subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False)
+    return proc.exists()
 
 
 def make_backend(options: Options) -> ServiceBackend:
-    del options  # only the nftables back end so far
-    return NftablesServices()
+    if options.service_proxy_mode == "nftables":
+        return NftablesServices()
+    return IpvsServices()
 
 
 async def start_service_proxy(
@@ -172,16 +206,27 @@ async def start_service_proxy(
 
 
 def cleanup(options: Options, *, euid: Callable[[], int] = os.geteuid) -> None:
-    """--cleanup-config: remove every table the service proxy creates (whichever mode
-    made them); raises RuntimeError naming what could not be removed."""
+    """--cleanup-config: remove what the service proxy creates in either mode (nftables
+    tables; IPVS services, kube-dummy-if, chains and sets); raises RuntimeError naming
+    what could not be removed."""
     del options  # every back end is cleaned, whatever the flags say now
     if euid() != 0:
         raise RuntimeError("not running as root")
-    if shutil.which("nft") is None:
-        log.info("service proxy cleanup skipped nftables: nft not found")
-        return
-    try:
-        NftablesServices().cleanup()
-    except CommandError as error:
-        raise RuntimeError(f"nftables: {error}") from None
-    log.info("service proxy cleanup: nftables tables removed")
+    failed = []
+    parts: list[tuple[str, bool, Callable[[], object]]] = [
+        ("nftables", shutil.which("nft") is not None, lambda: NftablesServices().cleanup()),
+        ("IPVS", ipvs_available() and shutil.which("ipset") is not None,
+         lambda: IpvsServices().cleanup()),
+    ]  # fmt: skip
+    for name, present, remove in parts:
+        if not present:
+            log.info("service proxy cleanup skipped %s: not on this node", name)
+            continue
+        try:
+            remove()
+        except (CommandError, OSError) as error:
+            failed.append(f"{name}: {error}")
+        else:
+            log.info("service proxy cleanup: %s removed", name)
+    if failed:
+        raise RuntimeError("; ".join(failed))

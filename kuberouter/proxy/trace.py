@@ -4,7 +4,9 @@ The decision, in the order the kernel takes it (both back ends program these ste
 
 1. Find the frontend: a cluster IP, externalIP or LoadBalancer IP with this port and
    protocol, or a nodePort on one of the node's addresses (any local address with
-   --nodeport-bindon-all-ip; never a loopback address). None: "none", not ours.
+   --nodeport-bindon-all-ip; never a loopback address). None: "none", not ours; but in
+   IPVS mode a service IP is an address of the node (on kube-dummy-if), so a port it does
+   not serve is refused: "reject".
 2. A LoadBalancer IP with loadBalancerSourceRanges drops sources outside them (a node
    whose own address is inside may also use the LoadBalancer IPs as sources).
 3. No usable endpoint anywhere: "reject".
@@ -95,6 +97,9 @@ def trace(state: ProxyState, src: str, dst: str, port: int, protocol: str) -> Tr
     src, dst = _normal(src), _normal(dst)
     found = find_frontend(state, dst, port, protocol.upper())
     if found is None:
+        if state.config.mode == "ipvs" and _service_ip(state, dst):
+            # the IP is on kube-dummy-if: KUBE-ROUTER-SERVICES (or the local stack) refuses
+            return TraceResult(verdict="reject", reason="a service IP, on a port it does not serve")
         return TraceResult(verdict="none", reason="not a service address")
     service, frontend = found
 
@@ -150,6 +155,10 @@ def _source_allowed(state: ProxyState, service: VirtualService, src: str) -> boo
     )
     lb_ips = [f.address for f in service.frontends if f.kind == "LoadBalancer"]
     return node_inside and src in lb_ips
+
+
+def _service_ip(state: ProxyState, address: str) -> bool:
+    return any(f.address == address for vs in state.virtual_services() for f in vs.frontends)
 
 
 def _normal(address: str) -> str:

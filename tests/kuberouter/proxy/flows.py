@@ -32,6 +32,10 @@ class Row:
     verdict: str
     endpoints: tuple[str, ...] = ()
     masquerade: bool = False
+    ipvs: str = ""  # the verdict in IPVS mode, where it differs
+
+    def verdict_in(self, mode: str) -> str:
+        return self.ipvs if mode == "ipvs" and self.ipvs else self.verdict
 
     @property
     def id(self) -> str:
@@ -88,6 +92,7 @@ def rows() -> list[Row]:
                 verdict=entry["verdict"],
                 endpoints=tuple(entry.get("endpoints", ())),
                 masquerade=entry.get("masquerade", False),
+                ipvs=entry.get("ipvs", ""),
             )
         )
     return found

@@ -8,17 +8,17 @@ import pytest
 
 from kuberouter.ctl import main as ctl_main
 from kuberouter.proxy.trace import trace
-from tests.kuberouter.proxy.flows import FIXTURES, FLAGS, Row, rows, source_ip, state_for
+from tests.kuberouter.proxy.flows import FIXTURES, FLAGS, Row, config, rows, source_ip, state_for
 
 ROWS = rows()
 
 
+@pytest.mark.parametrize("mode", ["nftables", "ipvs"])
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
-def test_trace_agrees_with_the_packet_flow_table(row: Row) -> None:
-    result = trace(
-        state_for(row.node), source_ip(row.source), row.destination, row.port, row.protocol
-    )
-    assert result.verdict == row.verdict, result.reason
+def test_trace_agrees_with_the_packet_flow_table(row: Row, mode: str) -> None:
+    state = state_for(row.node, config(f"--service-proxy-mode={mode}"))
+    result = trace(state, source_ip(row.source), row.destination, row.port, row.protocol)
+    assert result.verdict == row.verdict_in(mode), result.reason
     assert result.endpoints == tuple(sorted(row.endpoints))
     assert result.masquerade == row.masquerade, result.reason
 
