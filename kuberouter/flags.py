@@ -3,7 +3,8 @@
 Rules:
 - Names, defaults, types and meaning follow upstream kube-router v2.x (pkg/options/options.go),
   plus the large-cluster fork's `--advertise-service-cluster-ip-range` and
-  `--bgp-graceful-restart-ipv6`.
+  `--bgp-graceful-restart-ipv6`, and this project's `--service-proxy-mode` (ipvs, upstream's,
+  or nftables).
 - A default is written as a user would type it and parsed by the same code as user input,
   so a default can never disagree with what the parser accepts.
 - `kuberouter.options` builds both the argparse parser and the typed `Options` from FLAGS;
@@ -110,7 +111,8 @@ FLAGS: tuple[Flag, ...] = (
          "Remove the configuration kube-router creates and exit (today the network "
          "policy firewall's: its iptables chains and jumps in both iptables variants, "
          "its ipsets and its nftables tables; and the pod network's: its egress rule and "
-         "sets and the CNI file, kube-bridge stays; and the service proxy's tables)."),
+         "sets and the CNI file, kube-bridge stays; and the service proxy's: its nftables "
+         "tables, or its IPVS services, kube-dummy-if, chains and sets)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,

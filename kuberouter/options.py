@@ -38,9 +38,7 @@ NOT_IMPLEMENTED: frozenset[str] = frozenset({
     "bfd-required-min-rx-interval",
     # pod network
     "enable-overlay", "overlay-type", "overlay-encap", "overlay-encap-port",
-    # service proxy
-    "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
-    "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
+    # service proxy (DSR, which needs the container runtime to enter pods' namespaces)
     "runtime-endpoint",
 })  # fmt: skip
 

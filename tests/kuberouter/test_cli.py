@@ -58,6 +58,7 @@ UPSTREAM_ZERO_DEFAULT = (
     "service-tcpfin-timeout", "service-udp-timeout", "use-nftables-for-netpol", "v", "version",
 )  # fmt: skip
 FORK_FLAGS = {"advertise-service-cluster-ip-range", "bgp-graceful-restart-ipv6"}
+OWN_FLAGS = {"service-proxy-mode"}  # the proxy's kernel load balancer: ipvs (upstream's) or nftables
 SAMPLE = {  # a valid value per kind, for flags whose default is empty
     Kind.STRING: "x", Kind.STRINGS: "10.0.0.0/8", Kind.UINTS: "65000", Kind.IPS: "192.0.2.1",
     Kind.DURATION: "1s", Kind.UINT8: "1", Kind.UINT16: "1", Kind.UINT32: "1", Kind.UINT: "1",
@@ -139,7 +140,7 @@ def test_documented_default(option: str, documented: str) -> None:
 
 def test_flag_set_is_upstream_plus_fork() -> None:
     upstream = set(UPSTREAM_DEFAULTS) | set(UPSTREAM_ZERO_DEFAULT)
-    assert {flag.name for flag in FLAGS} == upstream | FORK_FLAGS
+    assert {flag.name for flag in FLAGS} == upstream | FORK_FLAGS | OWN_FLAGS
 
 
 @pytest.mark.parametrize(("name", "text"), sorted(UPSTREAM_DEFAULTS.items()))
