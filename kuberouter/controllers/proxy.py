@@ -25,6 +25,7 @@ import trio
 from kuberouter.controllers.firewall import node_name
 from kuberouter.controllers.healthcheck import HealthCheckServers
 from kuberouter.controllers.loop import SyncLoop, may_start
+from kuberouter.controllers.proxy_metrics import ServiceCounters
 from kuberouter.dataplane.commands import CommandError
 from kuberouter.dataplane.services import ServiceBackend, SyncStats
 from kuberouter.dataplane.services.ipvs import IpvsServices
@@ -198,8 +199,11 @@ async def start_service_proxy(
         return False
     period = options.ipvs_sync_period
     health.register(HEARTBEAT, period)
+    backend = make_backend(options)
+    if isinstance(backend, IpvsServices):
+        REGISTRY.register(ServiceCounters(backend.service_counters))
     controller = ProxyController(
-        store, make_backend(options), name, ProxyConfig.from_options(options), health, period
+        store, backend, name, ProxyConfig.from_options(options), health, period
     )
     await nursery.start(controller.run)
     return True

@@ -26,7 +26,7 @@ import ipaddress
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from kuberouter.dataplane.commands import CommandError, Runner
 from kuberouter.dataplane.iptables import Variant, detect_variant
@@ -46,7 +46,7 @@ from kuberouter.proxy.ipvs_plan import (
     plan_service,
     set_name,
 )
-from kuberouter.proxy.state import ProxyState, ServicePlan
+from kuberouter.proxy.state import ProxyState, ServicePlan, VirtualService
 
 log = logging.getLogger(__name__)
 SYSCTLS = (  # as kube-proxy's IPVS mode: let netfilter see IPVS connections, end dead ones
@@ -275,6 +275,17 @@ class IpvsServices:
             nf.write_chains(self.runner, family, self.variant, nf.restore_text(tables, jumps))
             cidrs = desired.node.pod_cidrs_of(family)
             self.runner.run("nft", "-f", "-", input=nf.nft_marks(family, marks, cidrs))
+
+    def service_counters(self) -> Iterator[tuple[VirtualService, Key, dict[str, int]]]:
+        """(virtual service, IPVS service, its counters) for what is programmed."""
+        if self.state is None:
+            return
+        counters = self.kernel.counters()
+        for vs in self.state.virtual_services():
+            plan = self.plans.get(vs.key)
+            for service in plan.services if plan else ():
+                if not service.key.fwmark and service.key in counters:
+                    yield vs, service.key, counters[service.key]
 
     # -- repair -----------------------------------------------------------------------------
 

@@ -79,6 +79,26 @@ class IpvsKernel:
                 )
         return found
 
+    def counters(self) -> dict[Key, dict[str, int]]:
+        """Every IPVS service's counters (the kernel's IPVS_STATS_ATTR_*, lower case:
+        conns, inpkts, outpkts, inbytes, outbytes, cps, inpps, outpps, inbps, outbps)."""
+        found: dict[Key, dict[str, int]] = {}
+        with self._socket() as ipvs:
+            self.requests += 1
+            for message in ipvs.service("dump"):
+                attrs_ = message.get_attr("IPVS_CMD_ATTR_SERVICE")
+                stats = attrs_.get_attr("IPVS_SVC_ATTR_STATS64") or attrs_.get_attr(
+                    "IPVS_SVC_ATTR_STATS"
+                )
+                if stats is None:
+                    continue
+                found[_key(IPVSService.from_message(message))] = {
+                    name.removeprefix("IPVS_STATS_ATTR_").lower(): int(value)
+                    for name, value in stats["attrs"]
+                    if name != "IPVS_STATS_ATTR_UNSPEC"
+                }
+        return found
+
     def destinations(self, key: Key) -> list[Found]:
         with self._socket() as ipvs:
             return list(self._dests(ipvs, key))

@@ -7,8 +7,10 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
+import prometheus_client
 import pytest
 import trio
 
@@ -180,3 +182,26 @@ async def test_health_check_node_port_answers_with_the_local_endpoint_count() ->
         await until(lambda: controller.syncs == 3)
         with pytest.raises(OSError):
             await get(port)  # closed with the Service
+
+
+def test_service_metrics_carry_upstreams_names_and_labels() -> None:
+    from kuberouter.controllers.proxy_metrics import ServiceCounters
+    from kuberouter.proxy.ipvs_plan import Key
+
+    vs = fresh(cluster_store(1)).services["ns/s0"].virtual_services[0]
+    counts = {"conns": 7, "inpkts": 40, "outbytes": 900, "cps": 2}
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(ServiceCounters(lambda: [(vs, Key(4, 6, "10.96.0.1", 80), counts)]))
+    labels = {"svc_namespace": "ns", "service_name": "s0", "service_vip": "10.96.0.1",
+              "protocol": "tcp", "port": "80"}  # fmt: skip
+    assert registry.get_sample_value("kube_router_service_total_connections_total", labels) == 7
+    assert registry.get_sample_value("kube_router_service_packets_in_total", labels) == 40
+    assert registry.get_sample_value("kube_router_service_bytes_out_total", labels) == 900
+    assert registry.get_sample_value("kube_router_service_cps", labels) == 2
+
+    def broken() -> list[tuple[Any, Any, Any]]:
+        raise OSError("no IPVS")
+
+    quiet = prometheus_client.CollectorRegistry()
+    quiet.register(ServiceCounters(broken))
+    assert b"kube_router_service_cps" in prometheus_client.generate_latest(quiet)

@@ -14,8 +14,10 @@ import time
 from collections.abc import Iterator
 
 import attrs
+import prometheus_client
 import pytest
 
+from kuberouter.controllers.proxy_metrics import ServiceCounters
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.services.ipvs import IpvsServices
 from kuberouter.model import EndpointSlice, Service
@@ -173,3 +175,32 @@ def test_graceful_termination_keeps_an_open_connection_until_it_ends() -> None:
         finally:
             stop.set()
             listener.close()
+
+
+def test_service_metrics_come_from_the_ipvs_counters() -> None:
+    with topology() as node:
+        stop = threading.Event()
+        listener = in_netns(node.pods[PODS[0]], lambda: socket.create_server(("0.0.0.0", 8080)))
+        threading.Thread(target=_serve_forever, args=(listener, stop), daemon=True).start()
+        try:
+            node.put(web(PODS[0]))
+            for _ in range(3):
+                conn = in_netns(
+                    node.client, lambda: socket.create_connection(("10.96.0.10", 80), 5)
+                )
+                conn.sendall(b"x")
+                assert conn.recv(10) == b"x"
+                conn.close()
+        finally:
+            stop.set()
+            listener.close()
+        registry = prometheus_client.CollectorRegistry()
+        registry.register(ServiceCounters(node.backend.service_counters))
+        labels = {"svc_namespace": "ns", "service_name": "web", "service_vip": "10.96.0.10",
+                  "protocol": "tcp", "port": "80"}  # fmt: skip
+        total = "kube_router_service_total_connections_total"
+        deadline = time.monotonic() + 10  # the kernel sums its counters every 2 s
+        while registry.get_sample_value(total, labels) != 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert registry.get_sample_value(total, labels) == 3
+        assert registry.get_sample_value("kube_router_service_packets_in_total", labels) >= 6  # type: ignore[operator]
