@@ -164,7 +164,7 @@ def missing_requirement(
         return "not running as root"
     if options.service_proxy_mode == "nftables":
         return None if which("nft") else "nft not found"
-    for tool in ("ipset", "ip", "nft"):
+    for tool in ("ipset", "ip", "nft", "ipvsadm"):
         if not which(tool):
             return f"{tool} not found"
     if not any(which(f"iptables-{variant}-restore") for variant in ("nft", "legacy")):

@@ -204,3 +204,26 @@ def test_service_metrics_come_from_the_ipvs_counters() -> None:
             time.sleep(0.5)
         assert registry.get_sample_value(total, labels) == 3
         assert registry.get_sample_value("kube_router_service_packets_in_total", labels) >= 6  # type: ignore[operator]
+
+
+def test_a_full_sync_of_many_services_is_one_ipvsadm_restore_and_exact() -> None:
+    with topology() as node:
+        for number in range(100):
+            svc = service(f"s{number}", f"10.96.1.{number}", sessionAffinity="ClientIP" if number % 2 else "None",
+                          ports=[{"name": "http", "port": 80, "targetPort": 8080}])  # fmt: skip
+            eps = slice_of(
+                f"s{number}", endpoint(PODS[number % 3]), endpoint(PODS[(number + 1) % 3])
+            )
+            node.compiler.set_service(svc.key, svc)
+            node.compiler.set_slice(eps.key, eps)
+        state = node.compiler.state()
+        runner = node.backend.runner
+        runner.record = True
+        node.backend.apply(state, None)
+        assert len(runner.calls_of("ipvsadm")) == 1  # the restore
+        table = node.ipvsadm()
+        assert (
+            "TCP  10.96.1.1:80 rr persistent 10800" in table and "TCP  10.96.1.0:80 rr\n" in table
+        )
+        assert table.count("Masq") == 200
+        assert not node.backend.reconcile(state).changed  # what restore wrote is exact
