@@ -18,10 +18,11 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall, podnet, routing
+from kuberouter.controllers import firewall, podnet, proxy, routing
 from kuberouter.controllers.firewall import node_name, start_firewall
 from kuberouter.controllers.loadbalancer import start_loadbalancer
 from kuberouter.controllers.podnet import start_podnet
+from kuberouter.controllers.proxy import start_service_proxy
 from kuberouter.controllers.routing import RoutingController, start_router
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
@@ -38,6 +39,7 @@ CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
     ("firewall", firewall.cleanup),
     ("routing", routing.cleanup),
     ("pod network", podnet.cleanup),
+    ("service proxy", proxy.cleanup),
 )
 
 
@@ -131,6 +133,9 @@ async def _start(
     if options.run_loadbalancer:
         api = watcher.api_client
         started = await start_loadbalancer(nursery, options, store, health, api) or started
+    started |= options.run_service_proxy and await start_service_proxy(
+        nursery, options, store, health
+    )
     if not (started or router):
         log.warning("no controller is running: watching the cluster only")
     settle_memory()

@@ -2,11 +2,10 @@
 
 Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
 settings matching the ToR (its address on the node's subnet, its AS, its MD5 password) and
-the LoadBalancer allocator over the box's range. The box turns off the controllers that
-cannot work here yet (the service proxy needs IPVS, which this kernel lacks) or that a demo
-opts into (the firewall): `--agent-arg=--run-firewall` turns it back on, since later flags
-win. With `--agent-image` the same command line is given to the image's kube-router
-instead (containers.py).
+the LoadBalancer allocator over the box's range. The service proxy runs in nftables mode
+(this kernel has no IPVS); the firewall is off unless a demo opts in:
+`--agent-arg=--run-firewall` turns it back on, since later flags win. With `--agent-image`
+the same command line is given to the image's kube-router instead (containers.py).
 
 An agent can be stopped (SIGTERM, as the kubelet stops a pod: with --bgp-graceful-restart
 a graceful stop) and started again as `up` started it (`cluster agent`).
@@ -35,7 +34,7 @@ from kuberouter.podnet.desired import CNI_CONF_ENV
 from pybgp.control import ControlError, request
 
 BASE_ARGS = (
-    "--run-firewall=false", "--run-service-proxy=false",
+    "--run-firewall=false", "--service-proxy-mode=nftables",
     "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
 )  # fmt: skip
 CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc

@@ -38,7 +38,12 @@ def register(groups: Any) -> None:
         "--agent-arg", dest="agent_args", action="append", default=[], metavar="FLAG",
         help="an extra kube-router flag for every agent, written with '=', e.g. "
         "--agent-arg=--run-firewall (repeatable; later flags win over the box's defaults "
-        "--run-firewall=false --run-service-proxy=false)",
+        "--run-firewall=false --service-proxy-mode=nftables)",
+    )  # fmt: skip
+    up.add_argument(
+        "--no-workloads", dest="workloads", action="store_false",
+        help="leave the pods bare network namespaces (by default each runs a workload that "
+        "answers TCP, UDP and SCTP with the pod's name)",
     )  # fmt: skip
     up.add_argument(
         "--agent-image", default="", metavar="IMAGE",
@@ -125,7 +130,8 @@ def run_up(args: argparse.Namespace) -> int:
         static_routes=args.static_routes, timeout=args.timeout,
         keep_on_failure=args.keep_on_failure, subnets=args.subnets,
         node_annotations=args.node_annotations, tor_asn=args.tor_asn,
-        tor_password_file=args.tor_password_file, agent_image=args.agent_image, say=say,
+        tor_password_file=args.tor_password_file, agent_image=args.agent_image,
+        workloads=args.workloads, say=say,
     )  # fmt: skip
     return _guarded(lambda: cluster.up(options))
 

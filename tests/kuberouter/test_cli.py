@@ -32,8 +32,9 @@ REPO = Path(__file__).parents[2]
 UPSTREAM = REPO / "fixtures" / "upstream" / "kube-router-flags.csv"
 # Where we differ on purpose: -v takes a log level, so a number (upstream: any string).
 TYPE_DIFFERENCES = {"v": "int"}
-# Ours: where the embedded speaker's control socket is (upstream's GoBGP gRPC has no such).
-OWN_FLAGS = {"bgp-control-socket"}
+# Ours: the embedded speaker's control socket (upstream's GoBGP gRPC has no such) and the
+# service proxy's kernel load balancer (ipvs, as upstream, or nftables).
+OWN_FLAGS = {"bgp-control-socket", "service-proxy-mode"}
 SAMPLE = {  # a valid value per kind, for flags whose default is empty
     Kind.STRING: "x", Kind.STRINGS: "10.0.0.0/8", Kind.UINTS: "65000", Kind.IPS: "192.0.2.1",
     Kind.DURATION: "1s", Kind.UINT8: "1", Kind.UINT16: "1", Kind.UINT32: "1", Kind.UINT: "1",
