@@ -1,9 +1,10 @@
 """The run loop the controllers share: store changes -> incremental compiler -> back end.
 
 Start: build the compiler from the store's snapshot and repair the kernel to its state
-(`apply(desired, None)`). Then, per batch of store changes (debounced, so a burst costs
-one sync), feed the changes to the compiler, which recomputes only what depends on them,
-and `apply(desired, previous)`: the back end writes only what changed. Every
+(`apply(desired, None)`). Then, per batch of store changes (a change and the rest of its
+burst, so a burst costs a few syncs), feed the changes to the compiler, which recomputes
+only what depends on them, and `apply(desired, previous)`: the back end writes only what
+changed. Every
 `sync_period` the compiler is rebuilt from a fresh snapshot and a `reconcile(desired)`
 reads the kernel and repairs drift.
 
@@ -26,7 +27,7 @@ from typing import Generic, Protocol, TypeVar
 
 import trio
 
-from kuberouter.controllers.batch import DEBOUNCE, next_batch
+from kuberouter.controllers.batch import BURST, SETTLE, next_batch
 from kuberouter.health import Health
 from kuberouter.k8s.store import Change, Snapshot, Store
 from kuberouter.model import Node
@@ -49,7 +50,7 @@ class Backend(Protocol[State_contra, Stats_co]):
 class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
     name = "controller"  # in logs
     kinds: tuple[str, ...] = ()
-    debounce = DEBOUNCE  # seconds to gather a burst of changes into one sync
+    settle, burst = SETTLE, BURST  # a batch: a change and the rest of its burst (batch.py)
 
     def __init__(
         self, store: Store, backend: Backend[State, Stats], health: Health, sync_period: float
@@ -83,7 +84,7 @@ class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
-                batch = await next_batch(changes, deadline, self.debounce)
+                batch = await next_batch(changes, deadline, self.settle, self.burst)
                 if batch:
                     await self._sync("update", repair=self.programmed is None, changes=batch)
                 if trio.current_time() >= deadline:

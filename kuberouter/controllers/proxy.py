@@ -41,7 +41,6 @@ from kuberouter.proxy.state import ProxyState
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE = 0.02  # seconds to gather a burst of changes into one sync
 KINDS = ("Service", "EndpointSlice", "Node")
 HEARTBEAT = "service-proxy"
 HOUSEKEEPING = 1.0  # seconds between looks at draining endpoints
@@ -66,7 +65,6 @@ def frontends(state: ProxyState) -> int:
 class ProxyController(SyncLoop[IncrementalCompiler, ProxyState, SyncStats]):
     name = "service proxy"
     kinds = KINDS
-    debounce = DEBOUNCE
 
     def __init__(
         self,
