@@ -127,6 +127,15 @@ def tor_paths(box: Box, prefix: str) -> dict[str, dict[str, Any]]:
     return {path["peer"]["peerId"]: path for path in paths}
 
 
+def tor_best_next_hop(box: Box, prefix: str) -> str:
+    """The next hop of the ToR's best path for `prefix` ("" when it has none)."""
+    for path in tor_paths(box, prefix).values():
+        best = path.get("bestpath", {})
+        if best is True or (isinstance(best, dict) and best.get("overall")):
+            return str(path["nexthops"][0]["ip"])
+    return ""
+
+
 def communities(path: dict[str, Any]) -> set[str]:
     return set(path.get("community", {}).get("list", []))
 

@@ -3,25 +3,29 @@
 A two-node box whose pods run the echo workload (each answers with its own name), two
 "web" pods (one per node) given as manifests, and Services over them. Nothing here
 writes an EndpointSlice: the box's controller manager derives them from the pods, as
-kube-controller-manager does, and each node's agent programs its own kernel. Then, with
-real connections:
+kube-controller-manager does, and each node's agent programs its own kernel. The box has
+no static routes (`up --no-static-routes`): nodes reach each other's pods over the routes
+their routing controllers learned over BGP, and the agents advertise ClusterIPs,
+externalIPs and LoadBalancer IPs to the ToR (FRR). Then, with real connections:
 - the ClusterIP, from a pod on every node, on TCP, UDP and SCTP: both web pods answer,
   and they see the client pod's own address;
 - a NodePort (externalTrafficPolicy Cluster) from the ToR namespace: both answer, seeing
   the node's address (masqueraded); one with externalTrafficPolicy Local: only the pod on
   that node answers, seeing the ToR's address;
+- a LoadBalancer IP (given by the agents' --run-loadbalancer allocator), an externalIP and
+  a ClusterIP from the ToR namespace: FRR learned each from both nodes (vtysh); the ToR's
+  bgpd runs without zebra, so the test installs FRR's best paths in the ToR's kernel as
+  zebra would, then both pods answer;
 - a pod that stops being Ready leaves the Service's answers; one deleted stays out;
   `kube-router-ctl services` on a node shows what its agent programmed.
 
-LoadBalancer IPs reached from the ToR need the routing controller to advertise them over
-BGP (issue 9): when it lands, a Service of type LoadBalancer with an ingress IP belongs
-here, probed from the ToR like the NodePorts (the proxy side is in the packet-flow table,
-tests/kuberouter/dataplane/test_service_flows.py). Graceful termination is an IPVS
-feature and is tested with the IPVS back end in a guest kernel.
+Graceful termination is an IPVS feature and is tested with the IPVS back end in a guest
+kernel (tests/kuberouter/dataplane/test_services_ipvs.py).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import time
@@ -35,11 +39,19 @@ from kuberouter.cluster import UpOptions, up
 from kuberouter.cluster.api import Api
 from kuberouter.cluster.echo import Outcome, probe
 from kuberouter.cluster.netns import call_in
+from kuberouter.cluster.topology import LOADBALANCER_RANGE
+from tests.kuberouter.cluster import bgp
+from tests.kuberouter.cluster.bgp import wait_until
 from tests.kuberouter.cluster.conftest import Box, new_box, torn_down
 from tests.kuberouter.dataplane.echo import next_port
 
 pytestmark = [pytest.mark.privileged, pytest.mark.slow]
 CLUSTER_IP = "10.96.0.10"
+LB_CLUSTER_IP, EXTERNAL_IP = "10.96.0.13", "10.242.0.7"
+AGENT_ARGS = (
+    "--advertise-cluster-ip", "--advertise-external-ip", "--advertise-loadbalancer-ip",
+    "--service-external-ip-range=10.242.0.0/24",
+)  # fmt: skip
 TRIES = 14  # per check: the chance to miss one of two endpoints is 2**-13
 SETTLE = 30.0
 
@@ -81,6 +93,7 @@ def manifests(box: Box) -> list[dict[str, Any]]:
             type="NodePort",
             externalTrafficPolicy="Local",
         ),
+        service("web-lb", LB_CLUSTER_IP, [http], type="LoadBalancer", externalIPs=[EXTERNAL_IP]),
     ]
 
 
@@ -120,6 +133,13 @@ class ServiceBox:
     def pods_answering(self, where: tuple[str, str], ip: str, port: int) -> set[str]:
         return {outcome.pod for outcome in self.probes(where, ip, port, "TCP") if outcome.answered}
 
+    def ingress_ip(self) -> str:
+        """web-lb's LoadBalancer ingress IP ("" until the allocator writes it)."""
+        status, service = self.api.request("GET", "/api/v1/namespaces/default/services/web-lb")
+        assert status == 200, service
+        ingress = service.get("status", {}).get("loadBalancer", {}).get("ingress") or [{}]
+        return str(ingress[0].get("ip", ""))
+
     def set_ready(self, name: str, ready: bool) -> None:
         path = f"/api/v1/namespaces/default/pods/{name}"
         status, pod = self.api.request("GET", path)
@@ -136,7 +156,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceBox]:
         path = box.scratch / "web.yaml"
         path.write_text(yaml.safe_dump_all(manifests(box)))
         up(UpOptions(name=box.name, nodes=2, pods_per_node=1, state_dir=box.state_dir,
-                     manifests=[str(path)], say=lambda _: None))  # fmt: skip
+                     manifests=[str(path)], agent_args=AGENT_ARGS, static_routes=False,
+                     say=lambda _: None))  # fmt: skip
         made = ServiceBox(box)
         for index in (1, 2):
             made.until(lambda i=index: made.pods_answering(made.client(i), CLUSTER_IP, 80)
@@ -161,6 +182,32 @@ def test_node_ports_from_the_tor(services: ServiceBox) -> None:
     # externalTrafficPolicy Local: this node's pod only, and it sees the client
     assert services.answers(services.tor, node2[1], 30081) == {("web-2", services.tor[1])}
     assert services.answers(services.tor, node1[1], 30081) == {("web-1", services.tor[1])}
+
+
+def test_service_ips_from_the_tor_over_bgp(services: ServiceBox) -> None:
+    """A LoadBalancer IP, an externalIP and a ClusterIP reach the pods from the ToR along
+    the routes FRR learned from the agents."""
+    box, tor = services.box, services.tor[0]
+    lb_ip = wait_until("web-lb given an ingress IP", services.ingress_ip)
+    assert ipaddress.ip_address(lb_ip) in LOADBALANCER_RANGE
+    nodes = {services.node(index)[1] for index in (1, 2)}
+    prefixes = [f"{ip}/32" for ip in (lb_ip, EXTERNAL_IP, CLUSTER_IP)]
+    for prefix in prefixes:  # Cluster policy: every node advertises it
+        wait_until(f"{prefix} learned from both nodes",
+                   lambda prefix=prefix: set(bgp.tor_paths(box, prefix)) == nodes)  # fmt: skip
+    installed = [(prefix, bgp.tor_best_next_hop(box, prefix)) for prefix in prefixes]
+    assert {hop for _, hop in installed} <= nodes, installed
+    try:
+        for prefix, hop in installed:  # as zebra would (the ToR's bgpd runs with -Z)
+            bgp.ok(box.exec_in(tor, "ip", "route", "replace", prefix, "via", hop))
+        masqueraded = nodes | {"10.244.0.1", "10.244.1.1"}  # a node's fabric or pod gateway
+        for ip in (lb_ip, EXTERNAL_IP, CLUSTER_IP):
+            answers = services.answers(services.tor, ip, 80)
+            assert {pod for pod, _ in answers} == {"web-1", "web-2"}, ip
+            assert {seen for _, seen in answers} <= masqueraded, ip
+    finally:
+        for prefix, _ in installed:
+            box.exec_in(tor, "ip", "route", "del", prefix)
 
 
 def test_readiness_and_deletion_follow_the_pods(services: ServiceBox) -> None:
