@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.bench_netpol import memory, ms, netns
+from bench.bench_netpol import Spent, memory, netns, spread, with_cpu
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.services import ServiceBackend
 from kuberouter.dataplane.services.nftables import Desired, NftablesServices, Script
@@ -83,17 +81,12 @@ def endpoints(index: int, count: int, first: int) -> EndpointSlice:
     })  # fmt: skip
 
 
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
 def say(mode: str, text: str) -> None:
     print(f"{mode}: {text}", flush=True)
 
 
 def run_backend(mode: str, make: Make, args: argparse.Namespace) -> None:
+    """Every figure is wall-clock time (CPU time of the bench and the tools it ran)."""
     config = ProxyConfig(mode="ipvs" if mode == "ipvs" else "nftables", families=(4,))
     count, per = args.services, args.endpoints
     services = [service(index) for index in range(count)]
@@ -101,42 +94,47 @@ def run_backend(mode: str, make: Make, args: argparse.Namespace) -> None:
     with netns() as name:
         backend = make(Runner(name))
         compiler = IncrementalCompiler(NODE, config)
-        start = time.perf_counter()
+        start = Spent.now()
         for svc, eps in zip(services, slices, strict=True):
             compiler.set_service(svc.key, svc)
             compiler.set_slice(eps.key, eps)
         state = compiler.state()
-        compiled = time.perf_counter() - start
-        applied = timed(lambda: backend.apply(state, None))
-        say(mode, f"full sync {compiled + applied:.2f} s (compile {compiled:.2f} s, program "
-                  f"{applied:.2f} s) for {count} Services x {per} endpoints")  # fmt: skip
-        changes: list[float] = []
+        compiled = Spent.now() - start
+        backend.apply(state, None)
+        applied = Spent.now() - start - compiled
+        parts = f"compile {with_cpu(compiled)}, program {with_cpu(applied)}"
+        say(mode, f"full sync {with_cpu(compiled + applied)} ({parts}) for {count} Services x "
+                  f"{per} endpoints")  # fmt: skip
+        held = memory()
+        say(mode, f"memory after the full sync: VmRSS {held['VmRSS']}, peak VmHWM {held['VmHWM']}")
+        changes: list[Spent] = []
         rng = random.Random(1)
         for _ in range(args.runs):
             index = rng.randrange(count)
             for extra in (1, 0):
                 eps = endpoints(index, per + extra, index * per)
-                start = time.perf_counter()
+                start = Spent.now()
                 compiler.set_slice(eps.key, eps)
                 new = compiler.state()
                 backend.apply(new, state)
-                changes.append(time.perf_counter() - start)
+                changes.append(Spent.now() - start)
                 state = new
-        median, worst = ms(statistics.median(changes)), ms(max(changes))
-        say(mode, f"one endpoint change: median {median}, worst {worst} ({len(changes)} changes)")
+        say(mode, f"one endpoint change: median (CPU median; worst) {spread(changes)} "
+                  f"({len(changes)} changes)")  # fmt: skip
         added, added_eps = service(count), endpoints(count, per, count * per)
-        start = time.perf_counter()
+        start = Spent.now()
         compiler.set_service(added.key, added)
         compiler.set_slice(added_eps.key, added_eps)
         new = compiler.state()
         backend.apply(new, state)
-        say(mode, f"one Service added at {count}: {ms(time.perf_counter() - start)}")
+        say(mode, f"one Service added at {count}: {with_cpu(Spent.now() - start)}")
         state = new
+        start = Spent.now()
         stats = backend.reconcile(state)
         found = f"{stats.objects_written} repaired, {stats.objects_deleted} unused removed"
-        say(mode, f"reconcile (read back: {found}): {stats.seconds:.2f} s")
+        say(mode, f"reconcile (read back: {found}): {with_cpu(Spent.now() - start)}")
         held = memory()
-        say(mode, f"memory VmRSS {held['VmRSS']}, peak VmHWM {held['VmHWM']}")
+        say(mode, f"memory after the reconcile: VmRSS {held['VmRSS']}, peak VmHWM {held['VmHWM']}")
         if not args.no_anchors:
             anchor(mode, state)
 
@@ -154,10 +152,10 @@ def anchor(mode: str, state: ProxyState) -> None:
             command = ["ipvsadm", "--restore"]
         text.flush()
         with open(text.name) as stdin:
-            start = time.perf_counter()
+            start = Spent.now()
             subprocess.run(["ip", "netns", "exec", name, *command], stdin=stdin, check=True)
-        seconds = time.perf_counter() - start
-        say(mode, f"anchor `{' '.join(command[:2])}` of the same state: {seconds:.2f} s")
+        spent = with_cpu(Spent.now() - start)
+        say(mode, f"anchor `{' '.join(command[:2])}` of the same state: {spent}")
 
 
 def ipvsadm_rules(state: ProxyState) -> str:

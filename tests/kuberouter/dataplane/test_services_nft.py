@@ -138,10 +138,12 @@ def test_reconcile_repairs_drift_and_leaves_other_tables_alone(ns: str) -> None:
 def test_dual_stack_services_program_both_tables(ns: str) -> None:
     cluster = Cluster()
     state = cluster.put(web(1, "fd01::10"))
-    NftablesServices(Runner(ns)).apply(state, None)
+    backend = NftablesServices(Runner(ns))
+    backend.apply(state, None)
     six = listing(ns, 6)
     assert any("fd01::10" in json.dumps(element) for element in six["cluster-1"])  # type: ignore[attr-defined]
     assert listing(ns, 4)["no-endpoint-services"]  # the IPv4 port has no endpoint: reject
+    assert not backend.reconcile(state).changed  # both tables read back as written
 
 
 def test_a_failed_incremental_write_falls_back_to_a_repair(ns: str) -> None:
