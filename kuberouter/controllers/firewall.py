@@ -1,24 +1,14 @@
-"""The network-policy firewall controller.
+"""The network-policy firewall controller, on the shared run loop (loop.py).
 
-Start: build the incremental compiler from the store's snapshot and repair the kernel to
-its state (`reconcile(desired)`). Then, per batch of store changes (the changes that came
-while the last sync ran, plus a burst's rest), feed the changes to the compiler, which
-recomputes only the sets and chains that depend on them, and `apply(desired, previous)`:
-the back end writes only what changed. Every `sync_period` a `reconcile(desired)` reads
-the kernel and repairs drift. The compiler is built from a snapshot (in a worker thread:
-the watch keeps flowing meanwhile) at the start and after a failed sync only: rebuilding it
-every period made the changes of that moment wait behind a full compile and left the heap a
-compiler bigger, and it equals a from-scratch compile anyway (a property test checks it).
+Changed Namespaces, Pods, NetworkPolicies and this node's Node go to the incremental
+compiler, which recomputes only the sets and chains that depend on them; the back end
+writes only what changed. Every `sync_period` a repair reads the kernel and rewrites drift.
 A repair leaves reading back the listings of the chains it wrote (for the next repair)
-until no change is waiting: at 50,000 pods that read costs as much as the repair itself.
+until no change is waiting (the loop's `idle`): at 50,000 pods that read costs as much as
+the repair itself.
 
 Each change's latency, from its watch event reaching the agent to its effect being in the
 kernel, is a histogram (`kube_router_controller_policy_change_to_programmed_seconds`).
-
-A failed sync is logged on one line and retried on the next change or period; the last
-programmed state is then unknown, so the retry is a full repair. Health only hears of
-successful syncs, so /healthz turns red if syncs keep failing. Back-end calls block
-(they run tools), so they run in a worker thread.
 """
 
 from __future__ import annotations
@@ -34,7 +24,7 @@ from typing import cast
 import prometheus_client
 import trio
 
-from kuberouter.controllers.batch import next_batch
+from kuberouter.controllers.loop import SyncLoop
 from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
 from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
@@ -96,7 +86,10 @@ def count_sets(desired: DesiredState) -> int:
     return sum(len(ruleset.sets) for ruleset in desired.rulesets.values())
 
 
-class FirewallController:
+class FirewallController(SyncLoop[IncrementalCompiler, DesiredState, ApplyStats]):
+    name = "firewall"
+    kinds = KINDS
+
     def __init__(
         self,
         store: Store,
@@ -111,14 +104,10 @@ class FirewallController:
     ) -> None:
         """`node_ips` None: this node's InternalIPs from its Node object in the store.
         `default_deny`: --netpol-default-deny, over the pod CIDRs of that Node object."""
-        self.store, self.backend, self.health = store, backend, health
+        super().__init__(store, backend, health, sync_period)
+        self.firewall = backend
         self.node_name, self.node_ips = node_name, node_ips
-        self.sync_period, self.families = sync_period, tuple(families)
-        self.default_deny = default_deny
-        self.programmed: DesiredState | None = None  # None: unknown, repair next time
-        self.compiler: IncrementalCompiler | None = None  # None: rebuild from a snapshot
-        self.syncs = 0  # successful syncs (tests wait on these)
-        self.failures = 0
+        self.families, self.default_deny = tuple(families), default_deny
         self.unlearned = False  # a repair wrote chains whose listings are not read yet
 
     def compiler_for(self, snapshot: Snapshot) -> IncrementalCompiler:
@@ -158,66 +147,45 @@ class FirewallController:
             elif change.kind == "Node" and change.key == self.node_name:
                 self._set_node(compiler, cast(Node | None, change.new))
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        changes = self.store.subscribe(KINDS)  # before the first snapshot: nothing is missed
-        async with changes:
-            await self._sync("initial sync", repair=True)
-            task_status.started()
-            deadline = trio.current_time() + self.sync_period
-            while True:
-                if self.unlearned and not changes.statistics().current_buffer_used:
-                    await self._learn()
-                batch = await next_batch(changes, deadline)
-                if batch:
-                    await self._sync("update", repair=self.programmed is None, changes=batch)
-                if trio.current_time() >= deadline:
-                    await self._sync("reconcile", repair=True)
-                    deadline = trio.current_time() + self.sync_period
+    def state(self, compiler: IncrementalCompiler) -> DesiredState:
+        return compiler.state()
 
-    async def _sync(
-        self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
+    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
+        if self.programmed is None or repair:
+            stats = self.firewall.reconcile(desired, learn=False)
+            self.unlearned |= stats.chains_written > 0
+            return stats
+        return self.firewall.apply(desired, self.programmed)
+
+    async def synced(
+        self,
+        what: str,
+        desired: DesiredState,
+        stats: ApplyStats,
+        seconds: float,
+        changes: Sequence[Change],
     ) -> None:
-        """Feed `changes` to the compiler (without one: build it from a snapshot), apply."""
-        start = time.perf_counter()
-        try:
-            if self.compiler is None:
-                snapshot = self.store.snapshot()
-                self.compiler = await trio.to_thread.run_sync(self.compiler_for, snapshot)
-            else:
-                self.feed(self.compiler, changes or ())
-            desired = self.compiler.state()
-            stats = await trio.to_thread.run_sync(self._apply, desired, repair)
-        except Exception as error:  # never crash the agent: retried on the next change/period
-            self.programmed, self.failures = None, self.failures + 1
-            self.compiler = None  # start over from a snapshot next time
-            log.error("firewall %s failed, retrying on the next change or period: %s", what, error)
-            return
-        self.programmed, self.syncs = desired, self.syncs + 1
-        self.unlearned |= repair and stats.chains_written > 0
         done = time.monotonic()
-        for change in changes or ():
+        for change in changes:
             CHANGE_LATENCY.observe(done - change.received)
-        SYNC_TIME.observe(time.perf_counter() - start)
+        SYNC_TIME.observe(seconds)
         POLICY_CHAINS.set(count_chains(desired))
         POLICY_IPSETS.set(count_sets(desired))
         self.health.beat("firewall", f"{what}: {describe(stats, desired)}")
         level = logging.DEBUG if changes else logging.INFO  # the rare full syncs are news
         log.log(level, "firewall %s: %s", what, describe(stats, desired))
 
-    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
-        if self.programmed is None or repair:
-            return self.backend.reconcile(desired, learn=False)
-        return self.backend.apply(desired, self.programmed)
-
-    async def _learn(self) -> None:
+    async def idle(self) -> None:
         """Read back the listings of the chains the last repair wrote."""
         programmed = self.programmed
+        if not self.unlearned or programmed is None:
+            return
         self.unlearned = False
-        if programmed is not None:
-            try:
-                await trio.to_thread.run_sync(self.backend.learn, programmed)
-            except Exception as error:  # the next repair rewrites those chains, then retries
-                log.warning("firewall: reading back the programmed chains failed: %s", error)
+        try:
+            await trio.to_thread.run_sync(self.firewall.learn, programmed)
+        except Exception as error:  # the next repair rewrites those chains, then retries
+            log.warning("firewall: reading back the programmed chains failed: %s", error)
+
 
 # -- the agent's side: whether and how to run it ---------------------------------------
 

@@ -1,20 +1,23 @@
 """The run loop the controllers share: store changes -> incremental compiler -> back end.
 
-Start: build the compiler from the store's snapshot and repair the kernel to its state
-(`apply(desired, None)`). Then, per batch of store changes (a change and the rest of its
-burst, so a burst costs a few syncs), feed the changes to the compiler, which recomputes
-only what depends on them, and `apply(desired, previous)`: the back end writes only what
-changed. Every
-`sync_period` the compiler is rebuilt from a fresh snapshot and a `reconcile(desired)`
-reads the kernel and repairs drift.
+Start: build the compiler from the store's snapshot (in a worker thread: the watch keeps
+flowing meanwhile) and repair the kernel to its state. Then, per batch of store changes
+(a change and the rest of its burst, so a burst costs a few syncs), feed the changes to
+the compiler, which recomputes only what depends on them, and `apply(desired, previous)`:
+the back end writes only what changed. Every `sync_period` a `reconcile(desired)` reads
+the kernel and repairs drift. The compiler is built from a snapshot at the start and after
+a failed sync only: rebuilding it every period made the changes of that moment wait behind
+a full compile and left the heap a compiler bigger, and it equals a from-scratch compile
+anyway (property tests check it). When no change is waiting, `idle` runs (the firewall
+reads back there what its last repair wrote).
 
 A failed sync is logged on one line and retried on the next change or period; the last
-programmed state is then unknown, so the retry is a full repair. Health only hears of
-successful syncs, so /healthz turns red if syncs keep failing. Back-end calls block
-(they run tools), so they run in a worker thread.
+programmed state is then unknown, so the retry is a full repair, from a new compiler.
+Health only hears of successful syncs, so /healthz turns red if syncs keep failing.
+Back-end calls block (they run tools), so they run in a worker thread.
 
 A controller subclasses `SyncLoop` with its compiler (`compiler_for`, `feed`), its state
-(`state`) and what a successful sync reports (`synced`).
+(`state`) and what a successful sync reports (`synced`, given the changes it programmed).
 """
 
 from __future__ import annotations
@@ -74,8 +77,13 @@ class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
     def state(self, compiler: Compiler) -> State: ...
 
     @abc.abstractmethod
-    async def synced(self, what: str, desired: State, stats: Stats, seconds: float) -> None:
-        """Metrics and heartbeat after a successful sync."""
+    async def synced(
+        self, what: str, desired: State, stats: Stats, seconds: float, changes: Sequence[Change]
+    ) -> None:
+        """Metrics and heartbeat after a successful sync of `changes` (none: a repair)."""
+
+    async def idle(self) -> None:
+        """Runs when no change is waiting (after the initial sync and after each batch)."""
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         changes = self.store.subscribe(self.kinds)  # before the first snapshot: none missed
@@ -84,6 +92,8 @@ class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
+                if not changes.statistics().current_buffer_used:
+                    await self.idle()
                 batch = await next_batch(changes, deadline, self.settle, self.burst)
                 if batch:
                     await self._sync("update", repair=self.programmed is None, changes=batch)
@@ -94,13 +104,14 @@ class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
     async def _sync(
         self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
     ) -> None:
-        """`changes` None: start over from a snapshot; else feed them to the compiler."""
+        """Feed `changes` to the compiler (without one: build it from a snapshot), apply."""
         start = time.perf_counter()
         try:
-            if changes is None or self.compiler is None:
-                self.compiler = self.compiler_for(self.store.snapshot())
+            if self.compiler is None:
+                snapshot = self.store.snapshot()
+                self.compiler = await trio.to_thread.run_sync(self.compiler_for, snapshot)
             else:
-                self.feed(self.compiler, changes)
+                self.feed(self.compiler, changes or ())
             desired = self.state(self.compiler)
             if desired is self.programmed and not repair:
                 return  # the compiler found nothing to change
@@ -112,7 +123,7 @@ class SyncLoop(abc.ABC, Generic[Compiler, State, Stats]):
                       self.name, what, error)  # fmt: skip
             return
         self.programmed, self.syncs = desired, self.syncs + 1
-        await self.synced(what, desired, stats, time.perf_counter() - start)
+        await self.synced(what, desired, stats, time.perf_counter() - start, changes or ())
 
     def _apply(self, desired: State, repair: bool) -> Stats:
         if self.programmed is None:

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -123,7 +123,12 @@ class ProxyController(SyncLoop[IncrementalCompiler, ProxyState, SyncStats]):
                     log.warning("service proxy housekeeping failed: %s", error)
 
     async def synced(
-        self, what: str, desired: ProxyState, stats: SyncStats, seconds: float
+        self,
+        what: str,
+        desired: ProxyState,
+        stats: SyncStats,
+        seconds: float,
+        changes: Sequence[Change],
     ) -> None:
         self.last = stats
         SYNC_TIME.observe(seconds)
