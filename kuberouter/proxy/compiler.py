@@ -76,6 +76,9 @@ def compile_service(
     for family in _families(service, config, skipped):
         for port in service.ports:
             found.append(_virtual_service(service, port, family, slices, node, config, skipped))
+    if service.annotations.get(DSR_ANNOTATION) == "tunnel":
+        what = f"{DSR_ANNOTATION}=tunnel"
+        skipped.append(Skipped(what=what, reason="DSR is not implemented: proxied with NAT"))
     local = service.external_traffic_policy == "Local" and service.type == "LoadBalancer"
     return ServicePlan(
         key=service.key,

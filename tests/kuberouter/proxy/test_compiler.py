@@ -114,8 +114,11 @@ def test_kube_router_annotations() -> None:
         "kube-router.io/service.scheduler": "mh", "kube-router.io/service.schedflags": "flag-2,bogus",
         "kube-router.io/service.dsr": "tunnel", "kube-router.io/service.local": "true",
         "kube-router.io/service.hairpin": "", "kube-router.io/service.hairpin.externalips": ""})  # fmt: skip
-    vs = only(compile_service(svc, [], "n", config()))
+    plan = compile_service(svc, [], "n", config())
+    vs = only(plan)
     assert (vs.scheduler, vs.sched_flags, vs.dsr) == ("mh", ("flag-2",), True)
+    assert [(s.what, s.reason) for s in plan.skipped] == [  # told, not silently ignored
+        ("kube-router.io/service.dsr=tunnel", "DSR is not implemented: proxied with NAT")]  # fmt: skip
     assert vs.external_local and not vs.internal_local
     assert vs.hairpin and vs.hairpin_external
     unknown = service("y", "10.96.0.2", annotations={"kube-router.io/service.scheduler": "fifo"})
