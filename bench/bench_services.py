@@ -48,6 +48,7 @@ from kuberouter.proxy.state import NodeFacts, ProxyState
 NODE = NodeFacts(name="node-0", addresses=("192.168.0.1",), pod_cidrs=("10.128.0.0/9",))
 NODES = 100
 Make = Callable[[Runner], ServiceBackend]
+TOOL_TIMEOUT = 3600.0  # an emulated guest CPU runs ipvsadm --restore of 10,000 Services slowly
 
 
 def cluster_ip(index: int) -> str:
@@ -92,7 +93,7 @@ def run_backend(mode: str, make: Make, args: argparse.Namespace) -> None:
     services = [service(index) for index in range(count)]
     slices = [endpoints(index, per, index * per) for index in range(count)]
     with netns() as name:
-        backend = make(Runner(name))
+        backend = make(Runner(name, timeout=TOOL_TIMEOUT))
         compiler = IncrementalCompiler(NODE, config)
         start = Spent.now()
         for svc, eps in zip(services, slices, strict=True):
