@@ -2,7 +2,7 @@
 
 A generated cluster: --services Services (a cluster IP and port 80 each, a quarter of
 them NodePorts) with --endpoints ready endpoints each, on 100 nodes (this node is "node-0").
-Reported per back end, each in a throwaway network namespace:
+Reported per back end, each in a throwaway network namespace (IPVS: the throwaway guest's own):
 - full sync: compile every Service (the incremental compiler, as the agent builds it from
   its store) and program an empty kernel;
 - one endpoint change, from the change reaching the compiler to `apply` returning (the
