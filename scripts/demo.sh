@@ -33,9 +33,19 @@ done
 if ((SETUP)); then
   echo "demo: setting up (scripts/setup.sh: Debian packages, .venv)"
   bash scripts/setup.sh >/dev/null || exit 1
+  if ! command -v kubectl >/dev/null; then  # only when missing: a newer one stays
+    echo "demo: installing kubectl (Debian's kubernetes-client)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null || exit 1
+  fi
 fi
+command -v kubectl >/dev/null || { echo "demo: kubectl is needed (it is not on PATH)" >&2; exit 2; }
 
 STATE=/run/kube-router-cluster/$NAME
+if [ -e "$STATE" ]; then  # e.g. kept by an earlier --keep: never removed by this run
+  echo "demo: a cluster named $NAME exists already; remove it with" >&2
+  echo "    .venv/bin/kube-router-ctl cluster down --name $NAME    (or pick another --name)" >&2
+  exit 2
+fi
 CTL=(.venv/bin/kube-router-ctl)
 PYTHON=.venv/bin/python
 WORK=$(mktemp -d)
@@ -165,10 +175,6 @@ if ((PIPESTATUS[0] != 0)); then
   fail "the cluster did not come up"
   exit 1
 fi
-if ! command -v kubectl >/dev/null; then
-  echo "demo: kubectl is not installed; objects are loaded with kube-router-ctl cluster load"
-  kubectl_() { return 1; }
-fi
 lb_ip() { kubectl_ get service web -o 'jsonpath={.status.loadBalancer.ingress[0].ip}' 2>/dev/null; }
 until_ 30 test -n "$(lb_ip)"
 LB_IP=$(lb_ip)
@@ -274,6 +280,7 @@ WEB1_IP=$(kubectl_ get pod web-1 -o 'jsonpath={.status.podIP}')
 echo "   before: $CLIENT -> web-1 ($WEB1_IP:8080): $(reach "$CLIENT" "$WEB1_IP" 8080)"
 show cat "$WORK/policy.yaml"
 if ! show kubectl_ apply -f "$WORK/policy.yaml"; then
+  echo "   (this kubectl cannot apply to the box's API server: loading it with cluster load)"
   show "${CTL[@]}" cluster load --name "$NAME" -f "$WORK/policy.yaml"
 fi
 refused() { [ "$(reach "$CLIENT" "$WEB1_IP" 8080)" = refused ]; }

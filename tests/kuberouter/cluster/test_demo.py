@@ -4,7 +4,8 @@ Each step's claim is checked in the output a person reads, not taken from its "o
 the nodes' BGP tables (pybgp) and the ToR's (vtysh), the route and the answer of a pod on
 another node, which web pods answered the ClusterIP and the LoadBalancer IP, a connection
 refused after the NetworkPolicy and `policy explain` naming it. A run with --keep leaves
-the cluster up and prints the lines to explore and remove it; a run interrupted with
+the cluster up and prints the lines to explore and remove it (and a second run of that name
+leaves it alone); a run interrupted with
 Ctrl-C (SIGINT to the demo's process group, as a terminal sends it) removes everything.
 """
 
@@ -147,6 +148,10 @@ def test_keep_leaves_the_cluster_and_says_how_to_remove_it(kept: tuple[Box, str]
     assert "every step did what it says" in steps(output)["8"]
     assert f".venv/bin/kube-router-ctl cluster down --name {box.name}" in output
     assert f"export KUBECONFIG={box.state_dir}/kubeconfig" in output
+    again = subprocess.run([*DEMO, "--name", box.name], capture_output=True, text=True,
+                           timeout=60, cwd=REPO, check=False)  # fmt: skip
+    assert again.returncode == 2  # a second run of that name leaves the kept cluster alone
+    assert f"a cluster named {box.name} exists already" in again.stderr
     status = subprocess.run(box.argv("status"), capture_output=True, text=True, timeout=60,
                             cwd=REPO, check=False)  # fmt: skip
     assert status.returncode == 0, status.stdout + status.stderr
