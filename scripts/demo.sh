@@ -229,12 +229,13 @@ else
 fi
 
 # -- 4. the ClusterIP -----------------------------------------------------------------------
-# probe NETNS IP PORT: TRIES connections, one line each; the pods that answered, in $answered
-probe() {
-  local answer
-  answered=() unanswered=0
+# both_answer WHAT NETNS IP PORT: TRIES connections, one line each; ok when every one was
+# answered and both web pods answered
+both_answer() {
+  local what=$1 answer try answered=() unanswered=0 by
+  echo "   $ ip netns exec $2 bash -c 'cat </dev/tcp/$3/$4'   ($TRIES times)"
   for ((try = 1; try <= TRIES; try++)); do
-    answer=$(reach "$1" "$2" "$3")
+    answer=$(reach "$2" "$3" "$4")
     echo "   $try: $answer"
     if [[ $answer == "answered by "* ]]; then
       answered+=("$(cut -d' ' -f3 <<<"$answer")")
@@ -242,16 +243,15 @@ probe() {
       unanswered=$((unanswered + 1))
     fi
   done
+  by=$(printf '%s\n' "${answered[@]}" | sort -u | paste -sd' ')
+  if ((unanswered == 0)) && [ "$by" = "web-1 web-2" ]; then
+    ok "$TRIES of $TRIES answered, by web-1 and web-2"
+  else
+    fail "$what: $unanswered of $TRIES unanswered; answered by: ${by:-nobody}"
+  fi
 }
-endpoints() { printf '%s\n' "${answered[@]}" | sort -u | paste -sd' '; }
 step "the ClusterIP $CLUSTER_IP:80 from $CLIENT (node1; web-1 is on node2, web-2 on node3)"
-echo "   $ ip netns exec $CLIENT bash -c 'cat </dev/tcp/$CLUSTER_IP/80'   ($TRIES times)"
-probe "$CLIENT" "$CLUSTER_IP" 80
-if ((unanswered == 0)) && [ "$(endpoints)" = "web-1 web-2" ]; then
-  ok "$TRIES of $TRIES answered, by web-1 and web-2"
-else
-  fail "ClusterIP: $unanswered of $TRIES unanswered; answered by: $(endpoints)"
-fi
+both_answer ClusterIP "$CLIENT" "$CLUSTER_IP" 80
 
 # -- 5. the LoadBalancer IP from the ToR ----------------------------------------------------
 step "the LoadBalancer IP ${LB_IP:-(none)}:80 from the ToR, along the route it learned over BGP"
@@ -263,13 +263,7 @@ if [ -n "$LB_IP" ]; then
     # The ToR's bgpd runs without zebra (-Z): put its best path in the kernel as zebra would.
     show ip -n "$TOR" route replace "$LB_IP/32" via "$hop"
   fi
-  echo "   $ ip netns exec $TOR bash -c 'cat </dev/tcp/$LB_IP/80'   ($TRIES times)"
-  probe "$TOR" "$LB_IP" 80
-  if ((unanswered == 0)) && [ "$(endpoints)" = "web-1 web-2" ]; then
-    ok "$TRIES of $TRIES answered, by web-1 and web-2"
-  else
-    fail "LoadBalancer IP from the ToR: $unanswered of $TRIES unanswered; answered by: $(endpoints)"
-  fi
+  both_answer "LoadBalancer IP from the ToR" "$TOR" "$LB_IP" 80
 else
   fail "no LoadBalancer IP to reach"
 fi
