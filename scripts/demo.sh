@@ -88,6 +88,10 @@ reach() {
   fi
 }
 
+# answers NETNS IP PORT: whether a connection from NETNS is answered (the agents may still be
+# programming what they just learned: each claim is given a bounded while to come true)
+answers() { [[ $(reach "$@") == "answered by "* ]]; }
+
 # until SECONDS COMMAND...: run COMMAND until it succeeds, at most SECONDS.
 until_() {
   local deadline=$((SECONDS + $1))
@@ -219,6 +223,7 @@ show ip -n "$NAME-node1" route get "$NEIGHBOUR_IP"
 echo "   (ping -R: the addresses the packet recorded on its way there and back)"
 show ip netns exec "$CLIENT" ping -c 1 -R -W 2 "$NEIGHBOUR_IP"
 echo "   $ ip netns exec $CLIENT bash -c 'cat </dev/tcp/$NEIGHBOUR_IP/80'"
+until_ 20 answers "$CLIENT" "$NEIGHBOUR_IP" 80
 answer=$(reach "$CLIENT" "$NEIGHBOUR_IP" 80)
 echo "   $answer"
 via=$(ip -n "$NAME-node1" -j route show proto 17 10.244.1.0/24 | json 'print(data[0]["gateway"] if data else "")')
@@ -233,6 +238,7 @@ fi
 # answered and both web pods answered
 both_answer() {
   local what=$1 answer try answered=() unanswered=0 by
+  until_ 20 answers "$2" "$3" "$4"
   echo "   $ ip netns exec $2 bash -c 'cat </dev/tcp/$3/$4'   ($TRIES times)"
   for ((try = 1; try <= TRIES; try++)); do
     answer=$(reach "$2" "$3" "$4")
