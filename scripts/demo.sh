@@ -182,6 +182,8 @@ fi
 lb_ip() { kubectl_ get service web -o 'jsonpath={.status.loadBalancer.ingress[0].ip}' 2>/dev/null; }
 until_ 30 test -n "$(lb_ip)"
 LB_IP=$(lb_ip)
+echo "   (kubectl here runs where the API server listens, with the box's kubeconfig:"
+echo "    ip netns exec $NAME-fabric kubectl --kubeconfig=$STATE/kubeconfig ...)"
 show kubectl_ get nodes,pods,services -o wide
 if [ -n "$LB_IP" ]; then
   ok "3 nodes up; Service web: ClusterIP $CLUSTER_IP, LoadBalancer IP $LB_IP (from the agents' allocator)"
