@@ -1,8 +1,8 @@
 """The agent's container image (scripts/agent-image.sh) runs each node's agent in the box
 (`up --agent-image`), as a privileged container in the node's namespace, like a hostNetwork
 pod: it holds the operator toolbox, its routing controller carries the pods' routes over BGP
-(no static routes: `up --no-static-routes`), and its firewall filters the node's real
-traffic."""
+(no static routes: `up --no-static-routes`), its firewall filters the node's real traffic,
+and `cluster agent stop|start` stops and starts the container."""
 
 from __future__ import annotations
 
@@ -112,6 +112,15 @@ def test_each_node_runs_its_agent_from_the_image(image: str, tmp_path: Path) -> 
         finally:
             server.kill()
             server.wait()
+        # `cluster agent stop|start` acts on the container as on a process: gone, then back
+        # with its sessions (the control socket is in the state directory again).
+        assert box.ctl("agent", "stop", "node1").returncode == 0
+        assert f"{nodes[0]}-agent" not in podman("ps", "--format", "{{.Names}}").split()
+        started = box.ctl("agent", "start", "node1")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"{nodes[0]}-agent" in podman("ps", "--format", "{{.Names}}").split()
+        sessions = bgp.sessions(box, 1)
+        assert {peer["state"] for peer in sessions.values()} == {"Established"}, sessions
     assert leftovers(box) == []
     names = podman("ps", "--all", "--format", "{{.Names}}").split()
     assert not [name for name in names if name.startswith(box.prefix)]
