@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -181,3 +182,29 @@ def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
     assert "demo: interrupted" in rest
     assert f"cluster down --name {box.name}" in rest
     assert left == []
+
+
+def test_a_failing_step_is_named_and_the_rest_still_runs(tmp_path: Path) -> None:
+    """With the ToR's table unreadable (a `vtysh` first on PATH that answers only the
+    session summary `cluster up` waits on), the steps that read it fail, say so and are
+    named in the summary; the others pass; all is removed."""
+    box = demo_box(tmp_path)
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "vtysh").write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *"unicast summary json"*) exec {shutil.which("vtysh")} "$@" ;; esac\n'
+        "echo 'vtysh: cannot reach bgpd' >&2\nexit 1\n"
+    )
+    (shim / "vtysh").chmod(0o755)
+    env = dict(os.environ, PATH=f"{shim}:{os.environ['PATH']}")
+    done = subprocess.run([*DEMO, "--name", box.name], capture_output=True, text=True,
+                          timeout=600, cwd=REPO, env=env, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    failed = {number for number, text in steps(done.stdout).items() if "-> FAILED: " in text}
+    assert failed == {"2", "5"}, done.stdout  # the ToR's table; the ToR's route to the LB IP
+    summary = steps(done.stdout)["8"]
+    assert "2 step(s) did not do what they say" in summary
+    assert "[2] the ToR lacks some of" in summary and "[5] LoadBalancer IP" in summary
+    assert "6 of 6 answered, by web-1 and web-2" in steps(done.stdout)["4"]
+    assert leftovers(box) == []
