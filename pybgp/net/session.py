@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import trio
@@ -32,6 +32,7 @@ from pybgp.wire.constants import CeaseSubcode, Family
 
 log = logging.getLogger(__name__)
 READ_SIZE = 32768
+LARGE_WRITE = 16384  # a queued piece this long is written alone, as it is
 
 
 @attrs.frozen(kw_only=True)
@@ -128,10 +129,11 @@ class PeerSession:
         except OSError:  # closed under us
             return None
 
-    def send(self, messages: list[bytes]) -> None:
-        """Queue encoded UPDATEs. Events of one read are handled after the whole read, so
-        the session may have gone down behind an Established event (a NOTIFICATION in the
-        same segment): then nothing is sent, and the table goes out again when it is back."""
+    def send(self, messages: Sequence[bytes | memoryview]) -> None:
+        """Queue encoded UPDATEs (each item one or more whole messages). Events of one read
+        are handled after the whole read, so the session may have gone down behind an
+        Established event (a NOTIFICATION in the same segment): then nothing is sent, and
+        the table goes out again when it is back."""
         if self.conn.state is not State.ESTABLISHED:
             return
         now = trio.current_time()
@@ -276,12 +278,13 @@ class PeerSession:
         then the last bytes, then close."""
         try:
             while link.last is None:
-                data = self.conn.data_to_send() if self._link is link else b""
-                if not data:
+                chunks = self.conn.chunks_to_send() if self._link is link else []
+                if not chunks:
                     await link.idle()
                     continue
                 try:
-                    await link.stream.send_all(data)
+                    for data in _writes(chunks):
+                        await link.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     self._lost(link)
                     return
@@ -340,6 +343,24 @@ class PeerSession:
         self._handle(self.conn.collision_dump(trio.current_time()))
         self.conn = rival
         self._attach(stream, events)
+
+
+def _writes(chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """The queued pieces as writes: small ones joined (fewer system calls), large ones as
+    they are (shared with other sessions, so not copied)."""
+    writes: list[bytes | memoryview] = []
+    small: list[bytes | memoryview] = []
+    for chunk in chunks:
+        if len(chunk) < LARGE_WRITE:
+            small.append(chunk)
+            continue
+        if small:
+            writes.append(b"".join(small))
+            small = []
+        writes.append(chunk)
+    if small:
+        writes.append(b"".join(small))
+    return writes
 
 
 async def _send_quietly(stream: trio.abc.Stream, data: bytes) -> None:
