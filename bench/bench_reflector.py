@@ -1,19 +1,19 @@
 """A route reflector with 1,000 clients (issue 9 §5): pybgpd, FRR and GoBGP in the same role
 on the same input.
 
-The swarm (bench/swarm.py: 1,000 simulated iBGP speakers in one process, each on its own
-address) connects to the daemon under test, which has every client configured as a
-route-reflector client (RFC 4456). Once all 1,000 sessions are Established (the swarm's
+The swarm (bench/swarm.py: 1,000 simulated iBGP speakers in --swarms processes, each speaker
+on its own address) connects to the daemon under test, which has every client configured as
+a route-reflector client (RFC 4456). Once all 1,000 sessions are Established (the swarm's
 view and the daemon's) and the machine is quiet, every client announces its pod CIDR (one
-/24 each, next hop its own address) at once. The clock runs from the first of those
-UPDATEs until every client holds all 999 other prefixes, as the swarm counts them from the
-UPDATEs it receives (then checked prefix by prefix: "verified"). Reported: that time, the
-daemon's CPU seconds over it, its peak RSS (VmHWM) and RSS after convergence, and the
-swarm's own CPU seconds (it shares the machine's two cores).
+/24 each, next hop its own address) at once. The clock runs from the first of those UPDATEs
+until every client holds all 999 other prefixes, as the swarm counts them from the UPDATEs
+it receives (then checked prefix by prefix: "verified"). Reported: that time, the daemon's
+CPU seconds over it, its peak RSS (VmHWM) and RSS after convergence, and the swarm's own CPU
+seconds (it shares the machine's two cores).
 
     python -m bench.bench_reflector [--clients 1000] [--daemons pybgpd,frr,gobgp] [--runs N]
                                     [--deadline 120] [--profile DIR] [--quiet-wait 120]
-                                    [--quick]
+                                    [--swarms 2] [--quick]
 
 FRR 8.4 bgpd runs directly with `coalesce-time 0` and `advertisement-interval 0` (its
 defaults wait seconds before sending); GoBGP 3.10 without zebra. --profile DIR records
@@ -48,7 +48,7 @@ from bench.bench_ingest import (
 from bench.swarm_lab import (
     DAEMON_ADDR,
     SimPeer,
-    SwarmProcess,
+    SwarmGroup,
     lab,
     raise_file_limit,
     sim_peers,
@@ -221,6 +221,7 @@ class Plan:
     quiet_wait: float
     workdir: Path
     profile: Path | None
+    swarms: int
 
 
 def measure(name: str, plan: Plan) -> Result:
@@ -231,7 +232,8 @@ def measure(name: str, plan: Plan) -> Result:
         daemon.configure(plan.clients)
         started = now()
         proc = start_daemon(net.daemon_ns, daemon.argv(), workdir, log)
-        swarm = SwarmProcess(net.swarm_ns, swarm_config(plan.clients), workdir, log)
+        config = swarm_config(plan.clients)
+        swarm = SwarmGroup(net.swarm_ns, config, workdir, log, plan.swarms)
         try:
             run(daemon, proc, swarm, plan, result, started)
         except (TimeoutError, RuntimeError) as exc:
@@ -250,7 +252,7 @@ def swarm_config(clients: tuple[SimPeer, ...]) -> dict[str, Any]:
 def run(
     daemon: Reflector,
     proc: Any,
-    swarm: SwarmProcess,
+    swarm: SwarmGroup,
     plan: Plan,
     result: Result,
     started: float,
@@ -349,6 +351,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds per phase")
     parser.add_argument("--quiet-wait", type=float, default=120.0)
     parser.add_argument("--profile", type=Path, help="py-spy pybgpd into DIR (slowed run)")
+    parser.add_argument("--swarms", type=int, default=2, help="processes the clients run in")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: 100 clients, short waits"
     )
@@ -367,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"unknown daemon(s): {', '.join(unknown)}")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="reflector-", dir=OUT_DIR))
-    plan = Plan(sim_peers(args.clients, ASN), args.deadline, args.quiet_wait, workdir, args.profile)
+    clients = sim_peers(args.clients, ASN)
+    plan = Plan(clients, args.deadline, args.quiet_wait, workdir, args.profile, args.swarms)
     results = []
     for name in names:
         tries = []

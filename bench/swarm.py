@@ -13,8 +13,9 @@ CONFIG: {"peer": daemon address, "port": 179, "mode": "dial" | "listen", "hold_t
 "expect": "others" | [prefix, ...], "speakers": [{"address", "asn", "prefixes": [...]}]}.
 "dial": every speaker connects to the daemon (at most 64 connections opening at once);
 "listen": the daemon dials each speaker's address (one listening socket for all).
-"expect": "others" (a route reflector's clients: every other speaker's prefixes) or the
-prefixes every speaker is to receive.
+"expect": "others" (a route reflector's clients: every other speaker's prefixes, with
+"elsewhere": those of the speakers in other swarm processes) or the prefixes every speaker
+is to receive.
 
 Commands on standard input, one a line: "announce" (every speaker sends its UPDATE, all in
 one go), "status", "quit". Events on standard output, JSON lines stamped with
@@ -110,7 +111,7 @@ class Swarm:
             for s in config["speakers"]
         ]
         self.by_address = {s.address: s for s in self.speakers}
-        self._set_expected(config.get("expect", "others"))
+        self._set_expected(config.get("expect", "others"), config.get("elsewhere", []))
         self.selector = selectors.DefaultSelector()
         self.listener: socket.socket | None = None
         self.established = 0
@@ -121,9 +122,10 @@ class Swarm:
         self.announced_at: float | None = None
         self.first_read: float | None = None  # the first bytes read after "announce"
 
-    def _set_expected(self, expect: str | list[str]) -> None:
+    def _set_expected(self, expect: str | list[str], elsewhere: list[str]) -> None:
         if expect == "others":
-            everything = frozenset().union(*(s.own for s in self.speakers))
+            others = frozenset(nlri_from_str(p, IPV4_UNICAST) for p in elsewhere)
+            everything = others.union(*(s.own for s in self.speakers))
             for speaker in self.speakers:
                 speaker.expected = everything - speaker.own
         else:

@@ -87,7 +87,7 @@ class SwarmProcess:
     """bench/swarm.py in the swarm namespace; its JSON events arrive on a queue."""
 
     def __init__(self, ns: str, config: dict[str, Any], workdir: Path, log: IO[bytes]) -> None:
-        path = workdir / "swarm.json"
+        path = workdir / f"swarm-{id(self)}.json"
         path.write_text(json.dumps(config))
         self.proc = subprocess.Popen(
             netns_cmd(ns, sys.executable, "-m", "bench.swarm", str(path)),
@@ -137,3 +137,58 @@ class SwarmProcess:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             stop(self.proc, grace=2)
+
+
+class SwarmGroup:
+    """The speakers of a dialling swarm split over `count` processes (on two cores one
+    process's parsing of a million UPDATEs would be the clock, not the daemon); their
+    events joined: each event once every process sent it, with the earliest or latest
+    stamp as the event means, CPU seconds summed."""
+
+    def __init__(
+        self, ns: str, config: dict[str, Any], workdir: Path, log: IO[bytes], count: int
+    ) -> None:
+        speakers = config["speakers"]
+        parts = [speakers[i::count] for i in range(count) if speakers[i::count]]
+        self.parts: list[SwarmProcess] = []
+        for part in parts:
+            mine = {s["address"] for s in part}
+            elsewhere = [p for s in speakers if s["address"] not in mine for p in s["prefixes"]]
+            own = {**config, "speakers": part, "elsewhere": elsewhere}
+            self.parts.append(SwarmProcess(ns, own, workdir, log))
+
+    def command(self, line: str) -> None:
+        for part in self.parts:
+            part.command(line)
+
+    def wait_for(self, name: str, deadline: float) -> dict[str, Any]:
+        events = [part.wait_for(name, deadline) for part in self.parts]
+        joined = dict(events[-1])
+        for key, pick in JOIN.items():
+            values = [e[key] for e in events if e.get(key) is not None]
+            if values:
+                joined[key] = pick(values)
+        return joined
+
+    def status(self, deadline: float) -> dict[str, Any]:
+        self.command("status")
+        return self.wait_for("status", deadline)
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+
+# How SwarmGroup joins a field of its processes' events.
+JOIN: dict[str, Any] = {
+    "t": max,
+    "t_first": min,
+    "t_last": max,
+    "first_read": min,
+    "cpu": sum,
+    "count": sum,
+    "established": sum,
+    "converged": sum,
+    "held": sum,
+    "ok": all,
+}
