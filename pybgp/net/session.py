@@ -84,6 +84,7 @@ class PeerSession:
         self.last_error = ""
         self._link: _Link | None = None
         self._timer_wake = trio.Event()
+        self._timer_due = math.inf  # the deadline the timer task sleeps until
         self._connecting: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self.running = trio.Event()  # set once run() can take connections
@@ -162,8 +163,13 @@ class PeerSession:
     # -- plumbing ------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        self._timer_wake.set()
-        if self._link is not None:
+        # Only what the tasks must act on wakes them: a deadline earlier than the one the
+        # timer task sleeps until (one that moved later is found when it wakes), bytes to
+        # write. A thousand sessions each woken twice per message cost more than the rest.
+        due = self.conn.next_deadline()
+        if due is not None and due < self._timer_due:
+            self._timer_wake.set()
+        if self._link is not None and self.conn.has_data_to_send:
             self._link.wake()
 
     def _handle(self, events: list[Event]) -> None:
@@ -298,10 +304,12 @@ class PeerSession:
     async def _timers(self) -> None:
         while True:
             deadline = self.conn.next_deadline()
+            self._timer_due = deadline if deadline is not None else math.inf
             self._timer_wake = trio.Event()
-            with trio.move_on_at(deadline if deadline is not None else math.inf):
+            with trio.move_on_at(self._timer_due):
                 await self._timer_wake.wait()
-            now = trio.current_time()
+            self._timer_due = -math.inf  # awake: nothing to wake it for meanwhile
+            deadline, now = self.conn.next_deadline(), trio.current_time()
             if deadline is not None and now >= deadline:
                 self._handle(self.conn.handle_timer(now))
 

@@ -149,6 +149,10 @@ class Connection(SessionActions):
     def data_to_send(self) -> bytes:
         return b"".join(self.chunks_to_send())
 
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._out)
+
     def chunks_to_send(self) -> list[bytes | memoryview]:
         """What data_to_send() would return, as the pieces queued: an UPDATE packed once
         for many peers is shared by their connections, not copied into each."""
