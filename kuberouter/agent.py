@@ -116,6 +116,8 @@ async def _start(
     nursery: trio.Nursery, options: Options, watcher: Watcher, store: Store, health: Health
 ) -> RoutingController | None:
     """The watch layer, the health and metrics servers, then the enabled controllers."""
+    if options.run_router:
+        nursery.start_soon(trio.to_thread.run_sync, routing.preload)
     await nursery.start(watcher.run)
     log.info("caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items())))
     if options.health_port:
