@@ -30,13 +30,12 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers.firewall import node_name
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.events import EventSink
 from kuberouter.k8s.store import Change, Store
 from kuberouter.model import Node
 from kuberouter.model.node_bgp import Problem
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 from kuberouter.routing.peers import Identity, PlanError
 from kuberouter.routing.plan import Planner, RoutingPlan
 from kuberouter.routing.settings import RouterSettings
@@ -339,17 +338,6 @@ def _drain(changes: trio.MemoryReceiveChannel[Change]) -> None:
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------
-
-
-def preload() -> None:
-    """Import the kernel back end ahead (in a worker thread while the caches sync): pyroute2
-    takes 0.2 s of CPU to import, which a new node's first route need not wait for."""
-    try:
-        import pyroute2  # noqa: F401, PLC0415
-
-        import kuberouter.dataplane.routes  # noqa: F401, PLC0415
-    except ImportError:
-        pass  # start_router says what is missing
 
 
 def missing_requirement(options: Options) -> str | None:
