@@ -15,7 +15,8 @@ not: it is what an idle machine could do at best).
     python -m bench.bench_join [--nodes 10] [--runs 5] [--keep] [--quick]
 
 The box is named "bjoin" (state in a temporary directory) and taken down at the end unless
---keep. Needs root.
+--keep. The project's bytecode is compiled first (`python -m compileall`), as an installed
+agent's is. Needs root.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import attrs
 
-from bench.bench_ingest import OUT_DIR, VENV_BIN, cpu_seconds, now
+from bench.bench_ingest import OUT_DIR, REPO, VENV_BIN, cpu_seconds, now
 from kuberouter.cluster import agents, server
 from kuberouter.cluster.state import State
 from kuberouter.cluster.topology import Node, Topology
@@ -133,6 +134,10 @@ def one_run(topology: Topology, state: State, joining: Node) -> Run:
 @contextlib.contextmanager
 def box(nodes: int, keep: bool) -> Iterator[tuple[Topology, State]]:
     state_dir = Path(tempfile.mkdtemp(prefix="bjoin-", dir="/tmp"))
+    # The agents' bytecode compiled, as an installed agent's is (a checkout run with
+    # PYTHONDONTWRITEBYTECODE=1 compiles every module of the project at each start).
+    compile_all = [sys.executable, "-m", "compileall", "-q", "kuberouter", "pybgp"]
+    subprocess.run(compile_all, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
     ctl = [str(VENV_BIN / "kube-router-ctl"), "cluster"]
     where = ["--name", NAME, "--state-dir", str(state_dir)]
     try:
