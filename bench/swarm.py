@@ -22,8 +22,9 @@ one go), "status", "quit". Events on standard output, JSON lines stamped with
 CLOCK_MONOTONIC (the same clock in every namespace): "established" (every session up),
 "announced" (first and last UPDATE written), "converged" (every speaker holds all it
 expects; "first_read": when the first bytes came back after "announce"), "verified"
-(whether each holds exactly those prefixes), "status", "closed" (a session ended: with the
-NOTIFICATION's code and subcode if one came).
+(whether each holds exactly those prefixes), "status", "closed" (an Established session
+ended: with the NOTIFICATION's code and subcode if one came; before Established a speaker
+dials again).
 """
 
 from __future__ import annotations
@@ -222,12 +223,18 @@ class Swarm:
         self.send(speaker, pending)
 
     def close(self, speaker: SimSpeaker, notification: str | None) -> None:
+        """The session ended. Before Established the speaker tries again, as a real one
+        would (a daemon may refuse sessions until it has configured them all); after, the
+        run is spoiled, and said so."""
         if speaker.sock is not None:
             self.selector.unregister(speaker.sock)
             speaker.sock.close()
             speaker.sock = None
-        if speaker.state == "established":
-            self.established -= 1
+        speaker.inbuf = speaker.outbuf = b""
+        if speaker.state != "established":
+            speaker.state, speaker.retry_at = "idle", now() + RETRY
+            return
+        self.established -= 1
         speaker.state = "closed"
         emit("closed", local=speaker.address, t=now(), notification=notification)
 
