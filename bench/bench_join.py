@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,8 @@ from pathlib import Path
 
 import attrs
 
-from bench.bench_ingest import OUT_DIR, REPO, VENV_BIN, cpu_seconds, now
+from bench.bench_ingest import REPO, VENV_BIN, cpu_seconds, now
+from bench.swarm_lab import write_json
 from kuberouter.cluster import agents, server
 from kuberouter.cluster.state import State
 from kuberouter.cluster.topology import Node, Topology
@@ -185,13 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     done = [r.last_kernel for r in runs if r.last_kernel is not None]
     if done:
         print(f"every kernel: median {statistics.median(done):.2f} s, best {min(done):.2f} s")
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    out = OUT_DIR / f"join-{stamp}.json"
-    command = " ".join(["python -m bench.bench_join", *(argv or sys.argv[1:])])
-    payload = {"date": stamp, "command": command, "runs": [attrs.asdict(r) for r in runs]}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"JSON: {out}")
+    write_json("join", argv, "runs", runs)
     return 0 if len(done) == len(runs) else 1
 
 

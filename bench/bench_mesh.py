@@ -39,6 +39,7 @@ from bench.swarm_lab import (
     raise_file_limit,
     sim_peers,
     start_daemon,
+    write_json,
 )
 
 ASN = 64512
@@ -247,12 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for result in results:
         print(row(result))
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
-    out = OUT_DIR / f"mesh-{stamp}.json"
-    command = " ".join(["python -m bench.bench_mesh", *(argv or sys.argv[1:])])
-    payload = {"date": stamp, "command": command, "results": [attrs.asdict(r) for r in results]}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"JSON: {out}")
+    write_json("mesh", argv, "results", results)
     return 0
 
 

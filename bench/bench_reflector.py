@@ -53,6 +53,7 @@ from bench.swarm_lab import (
     raise_file_limit,
     sim_peers,
     start_daemon,
+    write_json,
 )
 
 ASN = 64512  # the cluster's: every client is iBGP
@@ -383,12 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(best)
     print()
     print(table(results))
-    stamp = time.strftime("%Y-%m-%d-%H%M%S")
-    out = OUT_DIR / f"reflector-{stamp}.json"
-    command = " ".join(["python -m bench.bench_reflector", *(argv or sys.argv[1:])])
-    payload = {"date": stamp, "command": command, "results": [attrs.asdict(r) for r in results]}
-    out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"JSON: {out}")
+    write_json("reflector", argv, "results", results)
     for path in sorted(args.profile.glob("pybgpd-reflector-*.txt")) if args.profile else []:
         print(profile_top(path))
     return 0

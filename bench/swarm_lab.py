@@ -11,13 +11,14 @@ import resource
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import attrs
 
-from bench.bench_ingest import REPO, netns_cmd, now, stop
+from bench.bench_ingest import OUT_DIR, REPO, netns_cmd, now, stop
 
 DAEMON_ADDR = "10.0.0.1"
 
@@ -62,6 +63,18 @@ def lab(peers: tuple[SimPeer, ...]) -> Iterator[Lab]:
         batch = "".join(f"addr add {p.address}/16 dev {dev}\n" for p in peers[1:])
         subprocess.run(["ip", "-n", swarm_ns, "-batch", "-"], input=batch, text=True, check=True)
         yield Lab(daemon_ns, swarm_ns)
+
+
+def write_json(bench: str, argv: list[str] | None, key: str, items: Sequence[Any]) -> None:
+    """bench/out/<bench>-<date>.json: the command run and its results (attrs classes)."""
+    stamp = time.strftime("%Y-%m-%d-%H%M%S")
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    out = OUT_DIR / f"{bench}-{stamp}.json"
+    args = sys.argv[1:] if argv is None else argv
+    command = " ".join([f"python -m bench.bench_{bench}", *args])
+    payload = {"date": stamp, "command": command, key: [attrs.asdict(i) for i in items]}
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"JSON: {out}")
 
 
 def raise_file_limit() -> None:
