@@ -186,7 +186,6 @@ class FirewallController(SyncLoop[IncrementalCompiler, DesiredState, ApplyStats]
             log.warning("firewall: reading back the programmed chains failed: %s", error)
 
 
-
 # -- the agent's side: whether and how to run it ---------------------------------------
 
 
