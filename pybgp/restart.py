@@ -29,6 +29,9 @@ class RestartConfig:
     restart_time: int = attrs.field(default=120, validator=in_(range(0x1000)))
     deferral_time: float = attrs.field(default=360.0, validator=ge(0))
     stale_time: float = attrs.field(default=360.0, validator=ge(0))
+    # The families we restart gracefully for (None: every family of the session); the
+    # others are left out of our capability, so peers drop their routes at once (§3).
+    families: frozenset[Family] | None = None
 
 
 def capability(
@@ -40,10 +43,11 @@ def capability(
     Restart State bit while we come back from a graceful stop."""
     if not config.enabled:
         return GracefulRestart(restart_time=config.restart_time)
+    kept = [f for f in families if config.families is None or f in config.families]
     return GracefulRestart(
         restart_state=restarting,
         restart_time=config.restart_time,
-        families=tuple(GracefulRestartFamily(family=f, forwarding_state=True) for f in families),
+        families=tuple(GracefulRestartFamily(family=f, forwarding_state=True) for f in kept),
     )
 
 

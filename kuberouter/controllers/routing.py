@@ -45,6 +45,7 @@ from pybgp.api import Speaker
 from pybgp.control import ControlError, serve_control
 from pybgp.daemon import handle
 from pybgp.restart import RestartConfig
+from pybgp.wire.constants import IPV4_UNICAST
 
 log = logging.getLogger(__name__)
 
@@ -383,6 +384,8 @@ async def start_router(
         enabled=settings.graceful_restart is not None,
         restart_time=int(options.bgp_graceful_restart_time),
         deferral_time=options.bgp_graceful_restart_deferral_time,
+        # As the large-cluster fork: IPv6 restarts gracefully only when asked to.
+        families=None if options.bgp_graceful_restart_ipv6 else frozenset({IPV4_UNICAST}),
     )
     health.register("routing", options.routes_sync_period)
     controller = RoutingController(

@@ -25,6 +25,13 @@ def test_restarting_speaker_sets_the_r_bit_only_after_a_graceful_stop() -> None:
     assert preserved_families(fresh) == preserved_families(back) == frozenset(BOTH)
 
 
+def test_only_the_families_asked_for_restart_gracefully() -> None:
+    """kube-router's --bgp-graceful-restart-ipv6 off: IPv6 routes are not kept for us."""
+    config = RestartConfig(enabled=True, families=frozenset({IPV4_UNICAST}))
+    cap = capability(config, BOTH, restarting=False)
+    assert preserved_families(cap) == forwarding_kept(cap) == frozenset({IPV4_UNICAST})
+
+
 def peer_cap(restarting: bool = False) -> GracefulRestart:
     families = (GracefulRestartFamily(family=IPV4_UNICAST),)
     return GracefulRestart(restart_state=restarting, restart_time=120, families=families)
