@@ -108,10 +108,12 @@ def test_fast_path_equals_the_step_functions(routes: list[Route], config: object
 
 
 # -- the incremental Loc-RIB --------------------------------------------------------------
-PREFIXES = v4("10.1.0.0/16", "10.2.0.0/16")
+PREFIXES = v4("10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16")
 
 
-Operation = tuple[AdjRibIn, int, Route | None]  # (from, prefix index, route or withdrawal)
+# (from, prefix indices, route or withdrawal): several prefixes per UPDATE, so they may have
+# different best paths before it (the Loc-RIB decides per prefix) or one (it decides once).
+Operation = tuple[AdjRibIn, list[int], Route | None]
 
 
 @st.composite
@@ -120,7 +122,8 @@ def operations(draw: st.DrawFn) -> list[Operation]:
     ops: list[Operation] = []
     for _ in range(draw(st.integers(1, 25))):
         rib = draw(st.sampled_from(ribs))
-        ops.append((rib, draw(st.integers(0, 1)), draw(st.none() | candidate(rib.peer))))
+        indices = sorted(draw(st.sets(st.integers(0, len(PREFIXES) - 1), min_size=1)))
+        ops.append((rib, indices, draw(st.none() | candidate(rib.peer))))
     return ops
 
 
@@ -131,12 +134,12 @@ def test_incremental_loc_rib_agrees_with_deciding_from_scratch(
 ) -> None:
     sources = list({id(rib): rib for rib, _, _ in ops}.values())
     loc = LocRib(IPV4_UNICAST, config)
-    for rib, index, route in ops:
-        key = PREFIXES[index]
+    for rib, indices, route in ops:
+        keys = [PREFIXES[index] for index in indices]
         if route is None:
-            touched = rib.withdraw(IPV4_UNICAST, [key])
+            touched = rib.withdraw(IPV4_UNICAST, keys)
         else:
-            touched = rib.announce(IPV4_UNICAST, [key], route.attributes, route.next_hop)
+            touched = rib.announce(IPV4_UNICAST, keys, route.attributes, route.next_hop)
         for change in touched:
             loc.apply(change, sources)
         for key in PREFIXES:
