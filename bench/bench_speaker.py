@@ -51,7 +51,14 @@ def peers(count: int) -> list[tuple[str, int]]:
 
 def speaker(senders: list[tuple[str, int]]) -> Speaker:
     neighbors = [
-        {"address": a, "peer_asn": asn, "passive": True, "families": ["ipv4-unicast"]}
+        {
+            "address": a,
+            "peer_asn": asn,
+            "passive": True,
+            "families": ["ipv4-unicast"],
+            # over TCP the session knows its own address; in memory, the config says it
+            "local_address": DAEMON_ADDR,
+        }
         for a, asn in senders
     ]
     config = {
