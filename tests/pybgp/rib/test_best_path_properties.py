@@ -18,6 +18,7 @@ from pybgp.wire.constants import IPV4_UNICAST
 from tests.pybgp.rib.builders import attributes, peer, v4
 
 ALWAYS = BestPathConfig(always_compare_med=True)
+MISSING_WORST = BestPathConfig(med_missing_as_worst=True, default_local_pref=150)
 
 
 @st.composite
@@ -102,7 +103,8 @@ def test_best_equals_the_reference_with_med_per_neighbour_as(routes: list[Route]
     assert select(routes)[0] is reference_per_as_med(routes)
 
 
-@given(candidate_sets(), st.sampled_from([BestPathConfig(), ALWAYS]))
+@settings(max_examples=500)
+@given(candidate_sets(), st.sampled_from([BestPathConfig(), ALWAYS, MISSING_WORST]))
 def test_fast_path_equals_the_step_functions(routes: list[Route], config: object) -> None:
     assert select(routes, config)[0] is select_stepwise(routes, config)[0]  # type: ignore[arg-type]
 
