@@ -136,6 +136,7 @@ def test_incremental_loc_rib_agrees_with_deciding_from_scratch(
 ) -> None:
     sources = list({id(rib): rib for rib, _, _ in ops}.values())
     loc = LocRib(IPV4_UNICAST, config)
+    told: dict[bytes, Route | None] = {}  # the best paths as the reported changes tell them
     for rib, indices, route in ops:
         keys = [PREFIXES[index] for index in indices]
         if route is None:
@@ -143,8 +144,14 @@ def test_incremental_loc_rib_agrees_with_deciding_from_scratch(
         else:
             touched = rib.announce(IPV4_UNICAST, keys, route.attributes, route.next_hop)
         for change in touched:
-            loc.apply(change, sources)
+            for prefix, old, new in loc.apply(change, sources):
+                assert _same(old, told.get(prefix))
+                told[prefix] = new
         for key in PREFIXES:
             expected = select(candidates(sources, IPV4_UNICAST, key), config)[0]
-            got = loc.best(key)
-            assert (got is None and expected is None) or (got is not None and got.same(expected))
+            assert _same(loc.best(key), expected)
+            assert _same(told.get(key), expected)  # what went out to the Adj-RIB-Out
+
+
+def _same(a: Route | None, b: Route | None) -> bool:
+    return (a is None and b is None) or (a is not None and a.same(b))
