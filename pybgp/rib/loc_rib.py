@@ -107,14 +107,15 @@ class LocRib:
             return self.recompute(touched.prefixes, sources)
         best_of, after = self._best, touched.route
         prefixes = touched.prefixes
+        olds: list[Route | None]
         if after is not None and not any(previous):
             # The peer's first path for each: a prefix without a best path takes it (its only
             # candidate), in the same pass that reads the others' best paths. `after` is
             # nobody's best yet (the peer had no path for these prefixes).
-            olds = list(map(best_of.setdefault, prefixes, repeat(after)))
-            if olds.count(after) == len(olds):  # new prefixes: a table coming in
+            found = list(map(best_of.setdefault, prefixes, repeat(after)))
+            if found.count(after) == len(found):  # new prefixes: a table coming in
                 return list(zip(prefixes, repeat(None), repeat(after)))
-            olds = [None if old is after else old for old in olds]
+            olds = [None if old is after else old for old in found]
         else:
             olds = list(map(best_of.get, prefixes))
         after_keys = None if after is None else keys(after, config)

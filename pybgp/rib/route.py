@@ -17,7 +17,6 @@ from pybgp.wire.constants import AttrType, Family, Origin, SegmentType
 from pybgp.wire.nlri import Nlri
 from pybgp.wire.pathattrs import PathAttributes
 
-
 _SEQUENCE, _SET = int(SegmentType.AS_SEQUENCE), int(SegmentType.AS_SET)
 # Type codes as plain ints for a hot loop.
 _ORIGIN, _AS_PATH, _MED = int(AttrType.ORIGIN), int(AttrType.AS_PATH), int(AttrType.MULTI_EXIT_DISC)
