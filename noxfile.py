@@ -22,7 +22,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[dev]", "-r", "requirements-kube.txt")
+    session.install("-e", ".[dev]", "-e", "./kuberouter")
     session.run("pytest", *session.posargs)
 
 

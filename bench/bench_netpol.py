@@ -1,25 +1,32 @@
-"""Network-policy firewall at scale (issue 6 §5), with the kernel tools as anchors.
+"""Network-policy firewall at scale (issues 6 §5 and 13 §1), with the kernel tools as anchors.
 
 A generated cluster: 5,000 pods on 100 nodes (50 on this node, "node-0"), 1,000
 namespaces of 5 pods, 2,000 policies (two per namespace: backends accept their
-namespace's frontends on 8080; every pod accepts two apps of its team's 20 namespaces on
+namespace's frontends on 8080; every pod accepts two apps of its team's namespaces on
 the named port "http" and may only talk to its team's production namespaces on 53/UDP
 and to 10.0.0.0/8 minus the pod range). Every pod declares "http" (8080), half "metrics".
+`--large`: ten times that (50,000 pods on 1,000 nodes, 10,000 namespaces, 20,000
+policies), still 50 pods on this node.
 
 Reported, per back end (iptables-legacy, iptables-nft, nftables), each in a throwaway
 network namespace:
 - full sync: compile this node's state from the objects (the incremental compiler, as
-  the agent builds it) and apply it to an empty kernel;
+  the agent builds it) and apply it to an empty kernel (`reconcile(learn=False)`, as the
+  agent does); then, off that path as in the agent, reading the chains back for later
+  repairs (`learn`);
 - single changes, from the change reaching the compiler to `apply` returning (the rules
   are in the kernel then): a local pod added, a remote pod's label changed (it joins
   peer sets), a local pod's label changed, a policy changed; each run `--runs` times
   (change, then undo, both timed separately), the median and the worst reported;
 - chains, rules and set entries; rules per local pod; agent memory (VmRSS, VmHWM).
+The cluster's objects, and again after each full sync the compiler's, are moved out of
+the garbage collector's sight (`gc.freeze()`), as the agent does once its caches are
+synced and after its first sync.
 The anchors, in the same run: `iptables-legacy-restore` and `iptables-nft-restore` of
 50,000 rules, `ipset restore` of 200,000 entries.
 
-    python -m bench.bench_netpol [--runs 9] [--pods 5000] [--nodes 100]
-                                 [--namespaces 1000] [--backends iptables-legacy,...]
+    python -m bench.bench_netpol [--runs 9] [--large | --pods 5000 --nodes 100
+                                 --namespaces 1000] [--backends iptables-legacy,...]
                                  [--no-anchors] [--profile FILE]
 
 --profile FILE: py-spy records one extra full compile + single-change loop (untimed) as
@@ -30,9 +37,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import itertools
 import os
-import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +50,7 @@ from typing import Any
 
 import attrs
 
+from bench.cluster import NODE, layout, namespace_doc, pod_doc, policy_docs
 from kuberouter.dataplane import IptablesBackend, NftablesBackend, Runner
 from kuberouter.dataplane.firewall import PlannedBackend
 from kuberouter.model import Namespace, NetworkPolicy, Pod
@@ -50,87 +59,7 @@ from kuberouter.netpol.compiler import compile_node
 from kuberouter.netpol.incremental import IncrementalCompiler
 from kuberouter.netpol.ruleset import DesiredState
 
-NODE = "node-0"
 BACKENDS = ("iptables-legacy", "iptables-nft", "nftables")
-TEAMS = 50
-
-
-# -- the cluster ------------------------------------------------------------------------
-
-
-def _pod(number: int, namespace: str, node: int, slot: int, app: int, rng: random.Random) -> Pod:
-    ports = [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    if rng.random() < 0.5:
-        ports.append({"name": "metrics", "containerPort": 9090, "protocol": "TCP"})
-    return Pod.from_k8s(
-        {
-            "kind": "Pod",
-            "metadata": {
-                "namespace": namespace,
-                "name": f"pod-{number}",
-                "labels": {"app": f"app-{app}", "role": "frontend" if app < 2 else "backend"},
-            },
-            "spec": {"nodeName": f"node-{node}", "containers": [{"name": "c", "ports": ports}]},
-            "status": {
-                "phase": "Running",
-                "podIPs": [{"ip": f"10.{100 + node // 250}.{node % 250}.{slot + 1}"}],
-                "hostIPs": [{"ip": f"192.168.{node // 250}.{node % 250 + 1}"}],
-            },
-        }
-    )
-
-
-def _namespace(number: int) -> Namespace:
-    labels = {"team": f"team-{number % TEAMS}", "env": "prod" if number % 2 else "dev"}
-    return Namespace.from_k8s(
-        {"kind": "Namespace", "metadata": {"name": f"ns-{number}", "labels": labels}}
-    )
-
-
-def _policies(namespace: Namespace) -> list[NetworkPolicy]:
-    team = namespace.labels["team"]
-    frontends = {
-        "podSelector": {"matchLabels": {"role": "backend"}},
-        "ingress": [
-            {
-                "from": [{"podSelector": {"matchLabels": {"role": "frontend"}}}],
-                "ports": [{"port": 8080}],
-            }
-        ],
-    }
-    apps = {"key": "app", "operator": "In", "values": ["app-0", "app-1"]}
-    team_spec = {
-        "podSelector": {},
-        "policyTypes": ["Ingress", "Egress"],
-        "ingress": [
-            {
-                "from": [
-                    {
-                        "namespaceSelector": {"matchLabels": {"team": team}},
-                        "podSelector": {"matchExpressions": [apps]},
-                    }
-                ],
-                "ports": [{"port": "http"}],
-            }
-        ],
-        "egress": [
-            {
-                "to": [{"namespaceSelector": {"matchLabels": {"team": team, "env": "prod"}}}],
-                "ports": [{"port": 53, "protocol": "UDP"}],
-            },
-            {"to": [{"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.100.0.0/14"]}}]},
-        ],
-    }
-    return [
-        NetworkPolicy.from_k8s(
-            {
-                "kind": "NetworkPolicy",
-                "metadata": {"namespace": namespace.name, "name": name},
-                "spec": spec,
-            }
-        )
-        for name, spec in (("allow-frontends", frontends), ("allow-team", team_spec))
-    ]
 
 
 @attrs.frozen(kw_only=True)
@@ -144,20 +73,28 @@ class World:
 
 
 def generate(pods: int, nodes: int, namespaces: int, seed: int = 1) -> World:
-    """`pods` pods spread evenly (in random order) over `nodes` nodes and `namespaces`
-    namespaces; two policies per namespace."""
-    rng = random.Random(seed)
-    spaces = tuple(_namespace(number) for number in range(namespaces))
-    placement = [number % nodes for number in range(pods)]
-    rng.shuffle(placement)
-    slots = [0] * nodes
-    found = []
-    for number, node in enumerate(placement):
-        namespace = spaces[number % namespaces].name
-        found.append(_pod(number, namespace, node, slots[node], number // namespaces, rng))
-        slots[node] += 1
-    policies = tuple(policy for namespace in spaces for policy in _policies(namespace))
-    return World(namespaces=spaces, pods=tuple(found), policies=policies)
+    """bench.cluster's cluster as model views; two policies per namespace."""
+    docs = [namespace_doc(number) for number in range(namespaces)]
+    spaces = tuple(Namespace.from_k8s(doc) for doc in docs)
+    found = tuple(
+        Pod.from_k8s(
+            pod_doc(
+                place.name,
+                spaces[place.namespace].name,
+                place.node,
+                place.slot,
+                place.app,
+                metrics=place.metrics,
+            )
+        )
+        for place in layout(pods, nodes, namespaces, seed)
+    )
+    policies = tuple(
+        NetworkPolicy.from_k8s(doc)
+        for namespace in spaces
+        for doc in policy_docs(namespace.name, namespace.labels["team"])
+    )
+    return World(namespaces=spaces, pods=found, policies=policies)
 
 
 def compiler_for(world: World) -> IncrementalCompiler:
@@ -250,51 +187,78 @@ def make_backend(kind: str, runner: Runner) -> PlannedBackend:
     return IptablesBackend(runner, variant="legacy" if kind == "iptables-legacy" else "nft")
 
 
+@attrs.frozen
+class Spent:
+    """Wall-clock seconds, and CPU seconds of this process and the tools it ran: on a
+    busy machine the CPU figure is the steadier guide to what an idle one would show."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def now(cls) -> Spent:
+        tools = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return cls(time.perf_counter(), time.process_time() + tools.ru_utime + tools.ru_stime)
+
+    def __sub__(self, start: Spent) -> Spent:
+        return Spent(self.wall - start.wall, self.cpu - start.cpu)
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(self.wall + other.wall, self.cpu + other.cpu)
+
+
 @attrs.frozen(kw_only=True)
 class BackendResult:
     kind: str
-    compile_seconds: float
-    apply_seconds: float
-    changes: dict[str, list[float]]  # name -> seconds of every change and undo
+    compile: Spent
+    apply: Spent
+    learn: Spent  # reading the chains back, after the sync
+    changes: dict[str, list[Spent]]  # name -> every change and undo
 
 
 def run_backend(kind: str, world: World, runs: int) -> BackendResult:
     with netns() as name:
         backend = make_backend(kind, Runner(name))
-        start = time.perf_counter()
+        start = Spent.now()
         compiler = compiler_for(world)
         desired = compiler.state()
-        compiled = time.perf_counter()
-        backend.apply(desired, None)
-        applied = time.perf_counter()
-        timings: dict[str, list[float]] = {}
+        compiled = Spent.now()
+        backend.reconcile(desired, learn=False)
+        applied = Spent.now()
+        backend.learn(desired)
+        learned = Spent.now()
+        gc.collect()
+        gc.freeze()  # as the agent after its initial sync
+        timings: dict[str, list[Spent]] = {}
         for what, (change, undo) in changes(world).items():
             for _ in range(runs):
                 for step in (change, undo):
-                    seconds, desired = timed_change(compiler, backend, desired, step)
-                    timings.setdefault(what, []).append(seconds)
+                    spent, desired = timed_change(compiler, backend, desired, step)
+                    timings.setdefault(what, []).append(spent)
         assert not backend.reconcile(desired).changed, "incremental applies left drift"
+        gc.unfreeze()
         return BackendResult(
             kind=kind,
-            compile_seconds=compiled - start,
-            apply_seconds=applied - compiled,
+            compile=compiled - start,
+            apply=applied - compiled,
+            learn=learned - applied,
             changes=timings,
         )
 
 
 def timed_change(
     compiler: IncrementalCompiler, backend: PlannedBackend, previous: DesiredState, step: Change
-) -> tuple[float, DesiredState]:
-    start = time.perf_counter()
+) -> tuple[Spent, DesiredState]:
+    start = Spent.now()
     step(compiler)
     desired = compiler.state()
     stats = backend.apply(desired, previous)
-    seconds = time.perf_counter() - start
+    spent = Spent.now() - start
     assert not stats.repaired and stats.changed, stats
-    return seconds, desired
+    return spent, desired
 
 
-def anchors() -> dict[str, float]:
+def anchors() -> dict[str, Spent]:
     """The kernel tools alone, each in a fresh namespace."""
     rules = ["*filter"]
     for chain in range(500):
@@ -316,7 +280,9 @@ def anchors() -> dict[str, float]:
     ):
         with netns() as name:
             argv = ["ipset", "restore"] if tool == "ipset" else [tool]
-            found[tool] = Runner(name).run(*argv, input=text).seconds
+            start = Spent.now()
+            Runner(name).run(*argv, input=text)
+            found[tool] = Spent.now() - start
     return found
 
 
@@ -349,6 +315,16 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
+def with_cpu(spent: Spent) -> str:
+    return f"{ms(spent.wall)} ({ms(spent.cpu)})"
+
+
+def spread(spents: list[Spent]) -> str:
+    walls = [spent.wall for spent in spents]
+    cpu = statistics.median(spent.cpu for spent in spents)
+    return f"{ms(statistics.median(walls))} ({ms(cpu)}; {ms(max(walls))})"
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -362,11 +338,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pods", type=int, default=5000)
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--namespaces", type=int, default=1000)
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="--pods 50000 --nodes 1000 --namespaces 10000 (issue 13's cluster)",
+    )
     parser.add_argument("--runs", type=int, default=9, help="of each single change")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument("--profile", help="py-spy a compile + change loop into FILE")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.large:
+        args.pods, args.nodes, args.namespaces = 50_000, 1_000, 10_000
+    return args
 
 
 def profile(path: str, args: argparse.Namespace) -> str:
@@ -411,11 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     world = generate(args.pods, args.nodes, args.namespaces)
     generated = time.perf_counter() - start
+    gc.collect()
+    gc.freeze()  # as the agent once its caches are synced
     reference = time_it(lambda: compile_node(world.cluster(), NODE))
     incremental = time_it(lambda: compiler_for(world).state())
-    desired = compiler_for(world).state()
+    found = counts(compiler_for(world).state())
     local = sum(1 for pod in world.pods if pod.node_name == NODE)
-    found = counts(desired)
     print(
         f"cluster: {len(world.pods)} pods on {args.nodes} nodes ({local} on {NODE}), "
         f"{len(world.namespaces)} namespaces, {len(world.policies)} policies "
@@ -435,22 +420,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     rows = []
     for result in results:
-        full = result.compile_seconds + result.apply_seconds
-        row = [result.kind, ms(result.compile_seconds), ms(result.apply_seconds), ms(full)]
-        rows.append(row)
-    print(table(["back end", "compile", "apply", "full sync"], rows))
+        full = result.compile + result.apply
+        row = [result.kind, *(with_cpu(spent) for spent in (result.compile, result.apply, full))]
+        rows.append([*row, with_cpu(result.learn)])
+    header = ["back end", "compile", "apply", "full sync", "then: chains read back"]
+    print("wall-clock time (CPU time of the bench and its tools):")
+    print(table(header, rows))
     print()
     names = list(results[0].changes) if results else []
-    rows = [
-        [what]
-        + [
-            f"{ms(statistics.median(r.changes[what]))} (max {ms(max(r.changes[what]))})"
-            for r in results
-        ]
-        for what in names
-    ]
+    rows = [[what] + [spread(r.changes[what]) for r in results] for what in names]
     print(
-        f"single change to programmed, median (worst) of {args.runs} changes + {args.runs} undos:"
+        f"single change to programmed, median (CPU median; worst) of {args.runs} changes"
+        f" + {args.runs} undos:"
     )
     print(table(["change", *(r.kind for r in results)], rows))
     print()
@@ -467,13 +448,13 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     [
                         "iptables-legacy-restore, 50,000 rules",
-                        ms(found_anchors["iptables-legacy-restore"]),
+                        with_cpu(found_anchors["iptables-legacy-restore"]),
                     ],
                     [
                         "iptables-nft-restore, 50,000 rules",
-                        ms(found_anchors["iptables-nft-restore"]),
+                        with_cpu(found_anchors["iptables-nft-restore"]),
                     ],
-                    ["ipset restore, 200,000 entries", ms(found_anchors["ipset"])],
+                    ["ipset restore, 200,000 entries", with_cpu(found_anchors["ipset"])],
                 ],
             )
         )

@@ -8,6 +8,7 @@ controller's cleanup step (CLEANUP_STEPS) removes what that controller creates.
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -17,10 +18,11 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall, podnet, routing
+from kuberouter.controllers import firewall, podnet, proxy, routing
 from kuberouter.controllers.firewall import node_name, start_firewall
 from kuberouter.controllers.loadbalancer import start_loadbalancer
 from kuberouter.controllers.podnet import start_podnet
+from kuberouter.controllers.proxy import start_service_proxy
 from kuberouter.controllers.routing import RoutingController, start_router
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
@@ -37,6 +39,7 @@ CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
     ("firewall", firewall.cleanup),
     ("routing", routing.cleanup),
     ("pod network", podnet.cleanup),
+    ("service proxy", proxy.cleanup),
 )
 
 
@@ -91,6 +94,7 @@ async def run_agent(
     health = Health()
     collector = WatchCollector(watcher, store)
     REGISTRY.register(collector)
+    gc.disable()  # until the caches are full and the controllers synced: settle_memory()
     # Signals are ours from the start: a SIGTERM while controllers start is a clean stop.
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         try:
@@ -104,6 +108,7 @@ async def run_agent(
                     await router.stop()
                 nursery.cancel_scope.cancel()
         finally:
+            gc.enable()
             REGISTRY.unregister(collector)
 
 
@@ -128,6 +133,23 @@ async def _start(
     if options.run_loadbalancer:
         api = watcher.api_client
         started = await start_loadbalancer(nursery, options, store, health, api) or started
+    started |= options.run_service_proxy and await start_service_proxy(
+        nursery, options, store, health
+    )
     if not (started or router):
         log.warning("no controller is running: watching the cluster only")
+    settle_memory()
     return router
+
+
+def settle_memory() -> None:
+    """Collect once, take what is alive (the caches, the controllers' state) out of the
+    garbage collector's sight and turn it back on (run_agent turns it off while the caches
+    fill: collecting while hundreds of thousands of lasting objects arrive only walks them
+    again and again, half of a large cluster's load time). A full collection then walks
+    only what came since, so it cannot pause a change for the tenths of a second a walk
+    of a large cluster's objects takes. Those objects are still freed when nothing refers
+    to them any more."""
+    gc.collect()
+    gc.freeze()
+    gc.enable()

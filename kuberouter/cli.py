@@ -70,10 +70,15 @@ def _wrap(text: str) -> list[str]:
     return [line.replace("\0", " ") for line in lines]
 
 
+def default_text(flag: Flag) -> str:
+    """The default as --help shows it; empty for a zero value (false, 0, "", [])."""
+    default = format_value(flag, Options.defaults().value(flag)) if not flag.action else ""
+    return "" if default in ("", "0", "0s", "false") else default
+
+
 def _help_text(flag: Flag) -> str:
     text = flag.help
-    default = format_value(flag, Options.defaults().value(flag)) if not flag.action else ""
-    if default not in ("", "0", "0s", "false"):
+    if default := default_text(flag):
         text += f" (default {default})"
     if flag.name in NOT_IMPLEMENTED:
         text += f" {NOT_IMPLEMENTED_NOTE}"

@@ -3,7 +3,8 @@
 Rules:
 - Names, defaults, types and meaning follow upstream kube-router v2.x (pkg/options/options.go),
   plus the large-cluster fork's `--advertise-service-cluster-ip-range` and
-  `--bgp-graceful-restart-ipv6`.
+  `--bgp-graceful-restart-ipv6`, and this project's `--service-proxy-mode` (ipvs, upstream's,
+  or nftables).
 - A default is written as a user would type it and parsed by the same code as user input,
   so a default can never disagree with what the parser accepts.
 - `kuberouter.options` builds both the argparse parser and the typed `Options` from FLAGS;
@@ -110,7 +111,8 @@ FLAGS: tuple[Flag, ...] = (
          "Remove the configuration kube-router creates and exit (today the network "
          "policy firewall's: its iptables chains and jumps in both iptables variants, "
          "its ipsets and its nftables tables; and the pod network's: its egress rule and "
-         "sets and the CNI file; kube-bridge stays)."),
+         "sets and the CNI file, kube-bridge stays; and the service proxy's: its nftables "
+         "tables, or its IPVS services, kube-dummy-if, chains and sets)."),
     Flag("enable-ipv4", B, "true", GEN, "Enables IPv4 support."),
     Flag("enable-ipv6", B, "false", GEN, "Enables IPv6 support."),
     Flag("run-router", B, "true", GEN,
@@ -228,6 +230,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("enable-pod-egress", B, "true", POD,
          "SNAT traffic from Pods to destinations outside the cluster."),
     # --- Service proxy ---------------------------------------------------------------------
+    Flag("service-proxy-mode", S, "ipvs", PRX, "The service proxy's kernel load balancer: "
+         "\"ipvs\" (IPVS, as upstream) or \"nftables\" (nftables verdict maps and DNAT).",
+         choices=("ipvs", "nftables")),
     Flag("ipvs-sync-period", D, "5m", PRX, "The delay between ipvs config synchronizations "
          f"(e.g. '5s', '1m', '2h22m'). {_MUST_BE_POSITIVE}", low=POSITIVE),
     Flag("ipvs-graceful-termination", B, "false", PRX,

@@ -44,6 +44,8 @@ class Health:
     def __init__(self, clock: Callable[[], float] = trio.current_time) -> None:
         self._clock = clock
         self._beats: dict[str, Heartbeat] = {}
+        # Served next to /healthz; controllers may add read-only views (e.g. /services).
+        self.routes: dict[str, Route] = {}
 
     def register(self, controller: str, sync_period: float) -> None:
         self._beats[controller] = Heartbeat(sync_period, self._clock())
@@ -78,7 +80,8 @@ def health_routes(health: Health) -> dict[str, Route]:
         body = json.dumps({"healthy": healthy, "controllers": report}, indent=1).encode()
         return (200 if healthy else 500), "application/json", body
 
-    return {"/healthz": healthz}
+    health.routes["/healthz"] = healthz
+    return health.routes
 
 
 def metrics_routes(path: str = "/metrics") -> dict[str, Route]:
@@ -99,21 +102,22 @@ async def serve_http(
     port: int,
     routes: dict[str, Route],
     *,
+    any_path: bool = False,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve `routes` (path -> handler) until cancelled; reports the bound port. An empty
     `address` is every address (upstream's default for --health-addr and --metrics-addr:
-    kubelet probes the node's address)."""
+    kubelet probes the node's address). `any_path`: the one route answers every path."""
     listeners = await trio.open_tcp_listeners(port, host=address or None)
     task_status.started(listeners[0].socket.getsockname()[1])
 
     async def handle(stream: trio.SocketStream) -> None:
-        await _handle(stream, routes)
+        await _handle(stream, routes, any_path)
 
     await trio.serve_listeners(handle, listeners)
 
 
-async def _handle(stream: trio.SocketStream, routes: dict[str, Route]) -> None:
+async def _handle(stream: trio.SocketStream, routes: dict[str, Route], any_path: bool) -> None:
     async with stream:
         request = b""
         with trio.move_on_after(10):
@@ -126,13 +130,15 @@ async def _handle(stream: trio.SocketStream, routes: dict[str, Route]) -> None:
         if len(parts) < 2 or parts[0] not in (b"GET", b"HEAD"):
             status, kind, body = 405, "text/plain", b"method not allowed\n"
         else:
-            route = routes.get(parts[1].decode(errors="replace").split("?", 1)[0])
+            path = parts[1].decode(errors="replace").split("?", 1)[0]
+            route = next(iter(routes.values()), None) if any_path else routes.get(path)
             status, kind, body = await route() if route else (404, "text/plain", b"not found\n")
         reason = {
             200: "OK",
             404: "Not Found",
             405: "Method Not Allowed",
             500: "Internal Server Error",
+            503: "Service Unavailable",
         }
         head = (
             f"HTTP/1.1 {status} {reason.get(status, '')}\r\nContent-Type: {kind}\r\n"

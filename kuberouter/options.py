@@ -22,17 +22,12 @@ from kuberouter.flags import BY_NAME, BY_SHORT, FLAGS, Flag, Kind, go_quote, par
 # flag removes it here; --help marks these and a non-default value logs a warning.
 NOT_IMPLEMENTED: frozenset[str] = frozenset({
     # general
-    "run-service-proxy",
     "enable-pprof",
     # router (BGP): GoBGP's admin server is replaced by --bgp-control-socket; the BFD port
     # is the standard one (RFC 5881); AWS is not supported
     "disable-source-dest-check", "gobgp-admin-address", "gobgp-admin-port", "bfd-port",
-    # pod network
-    # service proxy
-    "ipvs-sync-period", "ipvs-graceful-termination", "ipvs-graceful-period", "ipvs-permit-all",
-    "masquerade-all", "hairpin-mode", "nodeport-bindon-all-ip", "service-node-port-range",
-    "excluded-cidrs", "service-tcp-timeout", "service-tcpfin-timeout", "service-udp-timeout",
-    "strict-external-ip-validation", "runtime-endpoint",
+    # service proxy (DSR, which needs the container runtime to enter pods' namespaces)
+    "runtime-endpoint",
 })  # fmt: skip
 
 
@@ -96,6 +91,7 @@ class Options:
     overlay_encap: str
     overlay_encap_port: int
     enable_pod_egress: bool
+    service_proxy_mode: str
     ipvs_sync_period: float
     ipvs_graceful_termination: bool
     ipvs_graceful_period: float

@@ -35,7 +35,7 @@ from pybgp.speaker.graceful import Graceful
 from pybgp.speaker.peer import Peer, dial, read_key, session_config
 from pybgp.speaker.pipeline import BestPathChange, RoutePipeline
 from pybgp.speaker.policies import Policies
-from pybgp.speaker.sessions import PeerStateChange, Sessions
+from pybgp.speaker.sessions import PeerStateChange, SessionObserver, Sessions
 from pybgp.speaker.views import Views
 from pybgp.wire.constants import AFI_IPV6, AttrType, Family, Origin
 from pybgp.wire.nlri import nlri_from_str
@@ -284,6 +284,12 @@ class Speaker:
     ) -> list[dict[str, Any]]:
         return self._views.rib_json(family, prefix)
 
+    def adj_rib_json(
+        self, address: str, direction: str, family: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`in`: what neighbour `address` sent us; `out`: what we send it, after policy."""
+        return self._views.adj_rib_json(address, direction, family)
+
     def policy_json(self) -> dict[str, Any]:
         return self._views.policy_json()
 
@@ -293,6 +299,16 @@ class Speaker:
     def loc_rib(self, family: Family) -> dict[str, tuple[str, ...]]:
         """prefix -> next hops of the best path(s), for programs."""
         return self._views.loc_rib(family)
+
+    @property
+    def views(self) -> Views:
+        """Read-only views of the RIBs and peers (what the control socket and dumps read)."""
+        return self._views
+
+    def add_session_observer(self, observer: SessionObserver) -> None:
+        """`observer` sees every UPDATE received and every state change, as they happen
+        (pybgp.mrt's update log)."""
+        self._sessions.observers.append(observer)
 
     def subscribe_best_paths(self) -> trio.MemoryReceiveChannel[BestPathChange]:
         return self._pipeline.subscribe()

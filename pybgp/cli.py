@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from pybgp import __version__, client_cli, codec_cli
+from pybgp import __version__, client_cli, client_monitor, codec_cli
 from pybgp.control import DEFAULT_SOCKET
+from pybgp.mrt.cli import run_mrt
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-j", "--json", action="store_true", help="print JSON")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     client_cli.add_commands(commands)
+    client_monitor.add_command(commands)
     codec_cli.add_commands(commands)
     return parser
 
@@ -32,9 +35,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    if args.command in ("decode", "encode"):
-        return codec_cli.main_stdio(args)
-    return client_cli.main_client(args)
+    try:
+        if args.command == "decode" and args.mrt:
+            args.run = lambda args, _stdin, stdout: run_mrt(args, stdout)
+        if args.command in ("decode", "encode"):
+            return codec_cli.main_stdio(args)
+        return client_cli.main_client(args)
+    except BrokenPipeError:
+        # The reader went (`pybgp -j neighbor | head`): stop quietly, as cat does. Output
+        # still buffered goes to /dev/null, or flushing it at exit would fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+    except KeyboardInterrupt:  # Ctrl-C ends `pybgp monitor`
+        return 130
 
 
 if __name__ == "__main__":

@@ -6,20 +6,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from pybgp.control import ControlError, request
 
+_NEIGHBOR_ACTIONS = ("reset", "softreset", "adj-in", "adj-out")
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    """`-j` after the subcommand too (`pybgp neighbor -j`), as gobgp takes it; SUPPRESS
+    keeps a `-j` given before the subcommand."""
+    parser.add_argument(
+        "-j", "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON"
+    )
+
 
 def add_commands(commands: Any) -> None:
-    neighbor = commands.add_parser("neighbor", help="show neighbours, or reset one")
+    neighbor = commands.add_parser(
+        "neighbor",
+        help="show neighbours, reset one, or show what it sent us and what we send it",
+        description="pybgp neighbor [ADDR] | neighbor ADDR reset|softreset | "
+        "neighbor ADDR adj-in|adj-out [-a ipv4|ipv6]",
+    )
     neighbor.add_argument("address", nargs="?", help="one neighbour (default: all)")
     neighbor.add_argument(
         "action",
         nargs="?",
-        choices=["reset", "softreset"],
-        help="reset the session, or soft-reset (route refresh in, re-advertise out)",
+        choices=_NEIGHBOR_ACTIONS,
+        help="reset the session, or soft-reset (route refresh in, re-advertise out); "
+        "adj-in: the routes it sent us, as received (before import policy); adj-out: the "
+        "routes we send it (after export policy)",
     )
+    neighbor.add_argument("-a", "--family", choices=["ipv4", "ipv6"], help="address family")
+    add_json_option(neighbor)
     neighbor.set_defaults(run=run_neighbor)
     rib = commands.add_parser(
         "rib",
@@ -40,17 +60,25 @@ def add_commands(commands: Any) -> None:
         help="with --explain: the import side (the route NEIGHBOR sent us)",
     )
     rib.add_argument("words", nargs="*", help="PREFIX, or add/del PREFIX [attributes]")
+    add_json_option(rib)
     rib.set_defaults(run=run_rib)
     policy = commands.add_parser(
         "policy", help="show the routing policies and which neighbour gets which"
     )
+    add_json_option(policy)
     policy.set_defaults(run=run_policy)
 
 
 def run_neighbor(args: argparse.Namespace) -> int:
+    if args.address in _NEIGHBOR_ACTIONS:  # `neighbor reset`: the address was left out
+        args.action, args.address = args.address, None
+    if args.action and not args.address:
+        raise ControlError(f"neighbor {args.action}: which neighbour?")
+    if args.action in ("adj-in", "adj-out"):
+        return _adj_rib(args)
+    if args.family:
+        raise ControlError("neighbor: -a goes with adj-in or adj-out")
     if args.action:
-        if not args.address:
-            raise ControlError(f"neighbor {args.action}: which neighbour?")
         request(
             args.socket, "neighbor_reset", address=args.address, soft=args.action == "softreset"
         )
@@ -133,9 +161,26 @@ def run_rib(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(routes, indent=2))
         return 0
+    print(_routes_table(routes, lambda route: "*>" if route.get("best") else "* "))
+    return 0
+
+
+def _adj_rib(args: argparse.Namespace) -> int:
+    direction = args.action.removeprefix("adj-")
+    routes = request(
+        args.socket, "adj_rib", address=args.address, direction=direction, family=args.family
+    )
+    if args.json:
+        print(json.dumps(routes, indent=2))
+        return 0
+    # adj-in: "*" accepted by the import policy, "x" rejected by it.
+    print(_routes_table(routes, lambda route: "* " if route.get("accepted", True) else "x "))
+    return 0
+
+
+def _routes_table(routes: list[dict[str, Any]], mark: Callable[[dict[str, Any]], str]) -> str:
     rows = [["", "Network", "Next Hop", "AS_PATH", "Attrs"]]
     for route in routes:
-        mark = "*>" if route.get("best") else "* "
         attrs = [f"origin {route['origin']}"]
         for key in ("med", "local_pref"):
             if route.get(key) is not None:
@@ -144,11 +189,13 @@ def run_rib(args: argparse.Namespace) -> int:
             attrs.append("communities " + " ".join(route["communities"]))
         if route.get("large_communities"):
             attrs.append("large " + " ".join(route["large_communities"]))
+        network = route["prefix"]
+        if route.get("path_id"):
+            network += f" (path {route['path_id']})"
         rows.append(
-            [mark, route["prefix"], route["next_hop"], route["as_path"] or "-", ", ".join(attrs)]
+            [mark(route), network, route["next_hop"], route["as_path"] or "-", ", ".join(attrs)]
         )
-    print(_table(rows))
-    return 0
+    return _table(rows)
 
 
 def _explain(args: argparse.Namespace, prefix: str) -> int:

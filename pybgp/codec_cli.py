@@ -192,6 +192,11 @@ def add_commands(commands: Any) -> None:
     )
     decode.add_argument("hex", nargs="?", help="messages as hex (default: read stdin)")
     decode.add_argument("--file", help="read a raw byte stream of messages from FILE")
+    decode.add_argument(
+        "--mrt",
+        metavar="FILE",
+        help="read an MRT file (RFC 6396: TABLE_DUMP_V2, BGP4MP; plain, gzip or bzip2)",
+    )
     add_context_options(decode)
     decode.set_defaults(run=run_decode)
     encode = commands.add_parser(

@@ -24,6 +24,7 @@ from pybgp.config_values import (
     seconds_value,
     string_value,
 )
+from pybgp.mrt.config import MrtConfig, parse_mrt
 from pybgp.policy.config import NEIGHBOR_POLICY_KEYS, PolicyConfig
 from pybgp.policy.config import parse as parse_policy
 from pybgp.restart import RestartConfig
@@ -113,6 +114,7 @@ class DaemonConfig:
     dynamic_neighbors: tuple[DynamicNeighborConfig, ...] = ()
     routes: tuple[RouteConfig, ...] = ()
     policy: PolicyConfig | None = None  # [policy] and the neighbours' policy keys
+    mrt: tuple[MrtConfig, ...] = ()  # [[mrt]]: table dumps and update logs (pybgp.mrt)
 
     def neighbor(self, address: str) -> NeighborConfig | None:
         return next((n for n in self.neighbors if n.address == address), None)
@@ -140,6 +142,7 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         for t in table.tables("dynamic_neighbors")
     )
     routes = tuple(_parse_route(t) for t in table.tables("routes"))
+    mrt = tuple(parse_mrt(t) for t in table.tables("mrt"))
     table.used.add("policy")
     policy = parse_policy(data)
     table.done()
@@ -149,6 +152,7 @@ def parse(data: Mapping[str, Any]) -> DaemonConfig:
         dynamic_neighbors=dynamic,
         routes=routes,
         policy=policy,
+        mrt=mrt,
     )
 
 
@@ -173,6 +177,7 @@ def _parse_restart(t: ConfigTable) -> RestartConfig:
         restart_time=t.get("restart_time", int_range(0, 4095), default=120),
         deferral_time=t.get("deferral_time", seconds_value, default=360.0),
         stale_time=t.get("stale_time", seconds_value, default=360.0),
+        notification=t.get("notification", bool_value, default=True),
     )
     t.done()
     return config

@@ -1,15 +1,18 @@
 """pybgpd's control socket: one JSON object per line each way, over a Unix socket (mode 0600).
 
 Request: {"command": "neighbors", ...arguments}. Reply: {"ok": true, "result": ...} or
-{"ok": false, "error": "..."}. The daemon serves it with trio; the CLI uses a plain socket.
+{"ok": false, "error": "..."}. A streaming reply (`Stream`, e.g. `monitor`) is one line
+{"ok": true, "event": ...} per event as it happens, until the client closes the connection.
+The daemon serves it with trio; the CLI uses a plain socket.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,15 @@ DEFAULT_SOCKET = "/run/pybgpd.sock"
 MAX_REQUEST = 1 << 20
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+Emit = Callable[[Any], Awaitable[None]]
+
+
+class Stream:
+    """A handler's streaming reply: `run(emit)` calls `emit` once per event, one call at a
+    time, for as long as the client stays; it is cancelled when the client goes."""
+
+    def __init__(self, run: Callable[[Emit], Awaitable[None]]) -> None:
+        self.run = run
 
 
 class ControlError(Exception):
@@ -69,15 +81,42 @@ async def _serve_client(stream: trio.abc.Stream, handler: Handler) -> None:
                 return
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
-                await stream.send_all(await _answer(line, handler))
+                answer = await _answer(line, handler)
+                if isinstance(answer, Stream):
+                    await _stream_events(stream, answer)
+                    return  # a stream is the connection's last reply
+                await stream.send_all(answer)
 
 
-async def _answer(line: bytes, handler: Handler) -> bytes:
+async def _stream_events(stream: trio.abc.Stream, reply: Stream) -> None:
+    """Send the stream's events until the client closes its end (or the connection breaks).
+    `emit` is the only writer here; the other task only reads, to notice the client going."""
+
+    async def emit(event: Any) -> None:
+        await stream.send_all((json.dumps({"ok": True, "event": event}) + "\n").encode())
+
+    async with trio.open_nursery() as nursery:
+
+        async def until_closed() -> None:
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                while await stream.receive_some(4096):
+                    pass
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(until_closed)
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await reply.run(emit)
+        nursery.cancel_scope.cancel()
+
+
+async def _answer(line: bytes, handler: Handler) -> bytes | Stream:
     try:
         request = json.loads(line)
         if not isinstance(request, dict) or not isinstance(request.get("command"), str):
             return _reply_error('expected {"command": NAME, ...}')
         result = await handler(request)
+        if isinstance(result, Stream):
+            return result
     except json.JSONDecodeError:
         return _reply_error("request is not JSON")
     except ControlError as exc:
@@ -89,15 +128,33 @@ def _reply_error(message: str) -> bytes:
     return (json.dumps({"ok": False, "error": message}) + "\n").encode()
 
 
+def _connect(path: str, timeout: float | None, command: str, arguments: Any) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(path)
+        sock.sendall((json.dumps({"command": command, **arguments}) + "\n").encode())
+    except OSError as exc:
+        sock.close()
+        raise ControlError(f"cannot reach pybgpd at {path}: {exc.strerror}") from None
+    return sock
+
+
+def request_stream(path: str, command: str, **arguments: Any) -> Generator[Any, None, None]:
+    """Send a streaming request and yield its events as they come (blocking; for the CLI);
+    closing the generator closes the connection, which ends the stream on the daemon."""
+    with _connect(path, None, command, arguments) as sock, sock.makefile("rb") as lines:
+        for line in lines:
+            reply = json.loads(line)
+            if not reply.get("ok"):
+                raise ControlError(str(reply.get("error")))
+            yield reply.get("event")
+    raise ControlError("pybgpd closed the connection")
+
+
 def request(path: str, command: str, timeout: float = 30.0, **arguments: Any) -> Any:
     """Send one request to the daemon and return its result (blocking; for the CLI)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            raise ControlError(f"cannot reach pybgpd at {path}: {exc.strerror}") from None
-        sock.sendall((json.dumps({"command": command, **arguments}) + "\n").encode())
+    with _connect(path, timeout, command, arguments) as sock:
         data = b""
         while not data.endswith(b"\n"):
             chunk = sock.recv(65536)

@@ -29,6 +29,8 @@ from pybgp.api import Speaker
 from pybgp.config import DaemonConfig, load
 from pybgp.config_values import ConfigError
 from pybgp.control import DEFAULT_SOCKET, ControlError, serve_control
+from pybgp.mrt.dumper import dumpers
+from pybgp.speaker.monitor import monitor
 
 log = logging.getLogger("pybgpd")
 
@@ -93,8 +95,11 @@ async def serve(config: DaemonConfig, args: argparse.Namespace) -> None:
     if restarting:
         log.info("restarting gracefully: selection waits for the peers' End-of-RIB")
     speaker = Speaker.from_config(config, fib=fib, restarting=restarting)
+    dumps = dumpers(config.mrt, speaker)
     async with trio.open_nursery() as nursery:
         await nursery.start(speaker.run)
+        for dump in dumps:
+            nursery.start_soon(dump.run)
         await nursery.start(serve_control, args.socket, lambda req: handle(speaker, req))
         log.info(
             "pybgpd %s up: AS %d, router id %s",
@@ -160,6 +165,18 @@ def _dispatch(speaker: Speaker, request: dict[str, Any]) -> Any:
         return speaker.withdraw(str(request.get("prefix")))
     if command == "neighbor_reset":
         return speaker.reset_peer(str(request.get("address")), soft=bool(request.get("soft")))
+    if command == "adj_rib":
+        return speaker.adj_rib_json(
+            str(request.get("address")), str(request.get("direction")), request.get("family")
+        )
+    if command == "monitor":
+        return monitor(
+            speaker,
+            rib=bool(request.get("rib", True)),
+            peers=bool(request.get("peers", True)),
+            family=request.get("family"),
+            address=request.get("address"),
+        )
     if command == "policy":
         return speaker.policy_json()
     if command == "explain":

@@ -1,10 +1,17 @@
-"""Graceful restart (RFC 4724), the parts that are plain bookkeeping (sans-IO).
+"""Graceful restart (RFC 4724) and its notification support (RFC 8538), the parts that are
+plain bookkeeping (sans-IO).
 
 We always help a restarting peer (§4.2: its routes are kept, stale, until it sends End-of-RIB
 or its restart time runs out). With `RestartConfig.enabled` we restart gracefully ourselves
 (§4.1): a graceful stop leaves peers and the kernel with our routes, and the next start
 announces the Restart State bit and defers best-path selection and advertisement until
 every peer has sent End-of-RIB (`Deferral`), or until the deferral timer runs out.
+
+With `RestartConfig.notification` (the default) we announce the N bit (RFC 8538): when both
+sides set it, a session that ends with a NOTIFICATION is treated like one whose TCP
+connection failed, so the routes stay stale as for a restart, on both sides; only a Cease
+with subcode Hard Reset ends it for good, and we send Hard Reset for the Cease subcodes that
+mean "gone for good" (`hard_reset`).
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ import attrs
 from attrs.validators import ge, in_
 
 from pybgp.wire.capabilities import GracefulRestart, GracefulRestartFamily
-from pybgp.wire.constants import Family
+from pybgp.wire.constants import CeaseSubcode, ErrorCode, Family
+from pybgp.wire.notification import Notification
 
 
 @attrs.frozen(kw_only=True)
@@ -32,6 +40,7 @@ class RestartConfig:
     # The families we restart gracefully for (None: every family of the session); the
     # others are left out of our capability, so peers drop their routes at once (§3).
     families: frozenset[Family] | None = None
+    notification: bool = True  # the N bit (RFC 8538)
 
 
 def capability(
@@ -42,13 +51,48 @@ def capability(
     --fib, on a graceful stop or a lost session; FRR's preserve-fw-state likewise), and the
     Restart State bit while we come back from a graceful stop."""
     if not config.enabled:
-        return GracefulRestart(restart_time=config.restart_time)
+        return GracefulRestart(restart_time=config.restart_time, notification=config.notification)
     kept = [f for f in families if config.families is None or f in config.families]
     return GracefulRestart(
         restart_state=restarting,
+        notification=config.notification,
         restart_time=config.restart_time,
         families=tuple(GracefulRestartFamily(family=f, forwarding_state=True) for f in kept),
     )
+
+
+# Cease subcodes sent as Hard Reset when the N bit is negotiated (RFC 8538 §5: Maximum
+# Number of Prefixes Reached, Administrative Shutdown, Peer De-configured; Administrative
+# Reset is left to the operator there, and a reset asked for by hand means "start afresh").
+HARD_CEASES = frozenset(
+    {
+        CeaseSubcode.MAX_PREFIXES,
+        CeaseSubcode.ADMIN_SHUTDOWN,
+        CeaseSubcode.PEER_DECONFIGURED,
+        CeaseSubcode.ADMIN_RESET,
+    }
+)
+
+
+def hard_reset(notification: Notification) -> Notification:
+    """The NOTIFICATION to send when the N bit is negotiated: a Cease in HARD_CEASES goes as
+    Cease/Hard Reset carrying it (RFC 8538 §3: its code, subcode and data as the data);
+    anything else as it is."""
+    if notification.code != ErrorCode.CEASE or notification.subcode not in HARD_CEASES:
+        return notification
+    cause = bytes((notification.code, notification.subcode)) + notification.data
+    return Notification(code=ErrorCode.CEASE, subcode=CeaseSubcode.HARD_RESET, data=cause)
+
+
+def keeps_routes(notification: Notification | None, notification_restart: bool) -> bool:
+    """Whether a session that ended with `notification` (None: none either way, the
+    connection just went) leaves the peer's routes kept for a restart: always without a
+    NOTIFICATION (RFC 4724 §4.2); with one only under the N bit, and never after a Hard
+    Reset (RFC 8538 §4)."""
+    if notification is None:
+        return True
+    hard = notification.code == ErrorCode.CEASE and notification.subcode == CeaseSubcode.HARD_RESET
+    return notification_restart and not hard
 
 
 def preserved_families(peer: GracefulRestart | None) -> frozenset[Family]:

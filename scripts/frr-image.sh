@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build the FRR container image the interop tests run (podman, rootful), from a Debian base
-# made locally with debootstrap: no registry is needed. Does nothing when the image exists.
+# Build the FRR container image the interop tests run (podman, rootful), from the Debian base
+# made locally (scripts/debian-base.sh): no registry is needed. Does nothing when it exists.
 set -euo pipefail
 IMAGE=${FRR_IMAGE:-localhost/pybgp-frr:bookworm}
 BASE=localhost/debian-base:bookworm
@@ -11,14 +11,9 @@ if "${PODMAN[@]}" image exists "$IMAGE"; then
   echo "frr-image: $IMAGE present"
   exit 0
 fi
+bash "$(dirname "$0")/debian-base.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-if ! "${PODMAN[@]}" image exists "$BASE"; then
-  echo "frr-image: debootstrap bookworm (about a minute)"
-  debootstrap --variant=minbase bookworm "$work/rootfs" http://deb.debian.org/debian >/dev/null
-  tar -C "$work/rootfs" -c . | "${PODMAN[@]}" import - "$BASE" >/dev/null
-  rm -rf "$work/rootfs"
-fi
 cat >"$work/Containerfile" <<EOC
 FROM $BASE
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends frr frr-pythontools \

@@ -49,7 +49,6 @@ fi
 # (pip's notes about this machine's unused local package folders are filtered out)
 quiet() { "$@" 2>&1 | grep -v "^WARNING: Location" || true; }
 quiet .venv/bin/pip install -q --upgrade pip
-quiet .venv/bin/pip install -q -e '.[dev]' -r requirements-kube.txt
-quiet .venv/bin/pip install -q --no-deps -e ./kuberouter  # the kube-router distribution
+quiet .venv/bin/pip install -q -e '.[dev]' -e ./kuberouter  # pybgp, and the kube-router distribution
 .venv/bin/python -c "import pybgp, kubernetes, pyroute2, yaml, pytest"  # the install worked
 echo "setup: done ($(.venv/bin/python --version))"

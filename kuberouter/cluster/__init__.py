@@ -2,9 +2,10 @@
 
     kube-router-ctl cluster up [--name krbox] [--nodes 3] [--pods-per-node 2]
                                [-f services.yaml ...] [--agent-arg=--run-firewall ...]
-                               [--no-static-routes] [--subnets N]
+                               [--no-static-routes] [--no-workloads] [--subnets N]
                                [--node-annotation NODE:KEY=VALUE ...] [--tor-asn ASN]
-                               [--tor-password-file FILE] [--state-dir DIR]
+                               [--tor-password-file FILE] [--agent-image IMAGE]
+                               [--state-dir DIR]
     kube-router-ctl cluster status [--name krbox]     # exit 1 when something is missing
     kube-router-ctl cluster load -f policy.yaml [--name krbox]
     kube-router-ctl cluster agent stop|start|restart NODE... [--name krbox]
@@ -25,12 +26,17 @@ What `up` builds (names derived from --name, see topology.py for the addresses):
   - a ToR "<name>-tor": FRR bgpd, AS 64512 (the cluster's: iBGP, it reflects the nodes'
     routes), every node a neighbor; with --tor-asn another AS (eBGP, next hops kept: see
     tor.py), with --tor-password-file TCP MD5 on every session, on both sides;
-  - one real `kube-router` agent per node inside the node's namespace, logging to
-    <state>/logs/ and serving its BGP control socket on <state>/bgp-<i>.sock
-    (`pybgp --socket <state>/bgp-1.sock neighbor`); `up` returns once every agent is
-    healthy and every BGP session is Established. `up` also adds static routes between
-    the pod CIDRs of nodes on a subnet, a stand-in for the routing controller: leave them
+  - a controller manager in the fabric namespace keeping EndpointSlices for the Services
+    (kube-controller-manager's EndpointSlice controller), and in every pod a workload
+    answering TCP, UDP and SCTP with the pod's name (`--no-workloads`: bare namespaces);
+  - one real `kube-router` agent per node (its service proxy in nftables mode) inside the
+    node's namespace, logging to <state>/logs/ and serving its BGP control socket on
+    <state>/bgp-<i>.sock (`pybgp --socket <state>/bgp-1.sock neighbor`); `up` returns once
+    every agent is healthy and every BGP session is Established. `up` also adds static routes
+    between the pod CIDRs of nodes on a subnet, a stand-in for the routing controller: leave them
     out with --no-static-routes to see the agents route over BGP.
+    With --agent-image, each agent runs from that image as a privileged container in the
+    node's namespace, as a hostNetwork pod is (image: scripts/agent-image.sh).
 `cluster agent stop|start|restart` stops an agent as a kubelet would (SIGTERM: with
 --bgp-graceful-restart a graceful stop) and starts it again with its command line.
 Nothing is created in the host's own network namespace. The state file

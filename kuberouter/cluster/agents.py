@@ -2,10 +2,10 @@
 
 Each agent is started with --hostname-override=<node>, the box's kubeconfig, the BGP
 settings matching the ToR (its address on the node's subnet, its AS, its MD5 password) and
-the LoadBalancer allocator over the box's range. The box turns off the controllers that
-cannot work here yet (the service proxy needs IPVS, which this kernel lacks) or that a demo
-opts into (the firewall): `--agent-arg=--run-firewall` turns it back on, since later flags
-win.
+the LoadBalancer allocator over the box's range. The service proxy runs in nftables mode
+(this kernel has no IPVS); the firewall is off unless a demo opts in:
+`--agent-arg=--run-firewall` turns it back on, since later flags win. With `--agent-image`
+the same command line is given to the image's kube-router instead (containers.py).
 
 An agent can be stopped (SIGTERM, as the kubelet stops a pod: with --bgp-graceful-restart
 a graceful stop) and started again as `up` started it (`cluster agent`).
@@ -17,11 +17,11 @@ from __future__ import annotations
 import http.client
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kuberouter.cluster import netns, procs, tor
+from kuberouter.cluster import containers, netns, procs, tor
 from kuberouter.cluster.state import Process, State
 from kuberouter.cluster.topology import (
     CLUSTER_ASN,
@@ -34,7 +34,7 @@ from kuberouter.podnet.desired import CNI_CONF_ENV
 from pybgp.control import ControlError, request
 
 BASE_ARGS = (
-    "--run-firewall=false", "--run-service-proxy=false",
+    "--run-firewall=false", "--service-proxy-mode=nftables",
     "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
 )  # fmt: skip
 CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc
@@ -48,9 +48,22 @@ def role(node: Node) -> str:
     return f"agent {node.name}"
 
 
-def argv(topology: Topology, node: Node, kubeconfig: Path, extra: Sequence[str]) -> list[str]:
+def argv(
+    topology: Topology,
+    node: Node,
+    kubeconfig: Path,
+    extra: Sequence[str],
+    image: str = "",
+    env: Mapping[str, str] | None = None,
+) -> list[str]:
+    """This Python's kube-router, or with `image` that image's, in a container given `env`
+    (containers.py)."""
+    program = (
+        containers.run_argv(image, node, kubeconfig.parent, env or {}) if image
+        else [sys.executable, "-m", "kuberouter"]
+    )  # fmt: skip
     return [
-        sys.executable, "-m", "kuberouter",
+        *program,
         f"--kubeconfig={kubeconfig}",
         f"--hostname-override={node.name}",
         f"--health-port={HEALTH_PORT}",
@@ -83,15 +96,10 @@ def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Proces
 
 def launch(topology: Topology, state: State, node: Node, kubeconfig: Path) -> Process:
     """The node's agent as the box runs it (at `up`, and again after a stop)."""
-    extra = [*tor.agent_args(state), *state.agent_args]
-    cni_conf = state.path / "cni" / node.name / CNI_CONF
-    return procs.start(
-        state,
-        role(node),
-        node.netns,
-        argv(topology, node, kubeconfig, extra),
-        env={CNI_CONF_ENV: str(cni_conf)},
-    )
+    extra, image = [*tor.agent_args(state), *state.agent_args], state.agent_image
+    env = {CNI_CONF_ENV: str(state.path / "cni" / node.name / CNI_CONF)}
+    command = argv(topology, node, kubeconfig, extra, image, env)
+    return procs.start(state, role(node), node.netns, command, env, enter=not image)
 
 
 def stop(state: State, node: Node, grace: float = 10.0) -> bool:

@@ -116,6 +116,16 @@ class Api:
             _check(status, reply, obj)
         return "created"
 
+    def delete(self, kind: str, name: str, namespace: str = "default") -> None:
+        """Delete an object; one already gone is no error."""
+        resource = _resource(kind)
+        path = _base(resource)
+        if resource.namespaced:
+            path += f"/namespaces/{namespace}"
+        status, reply = self.request("DELETE", f"{path}/{resource.plural}/{name}")
+        if status >= 300 and status != 404:
+            raise ApiError(f"{kind} {name}: HTTP {status} {reply.get('message', '')}".strip())
+
     def items(self, kind: str) -> list[Object]:
         resource = _resource(kind)
         status, reply = self.request("GET", _base(resource) + f"/{resource.plural}")

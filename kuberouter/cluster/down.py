@@ -5,8 +5,9 @@ Works after a crash or a half-finished `up`, and a second run finds nothing to d
      any recorded pid (state file, pid files) whose command line names the state
      directory, so a reused pid is never killed; SIGTERM, then SIGKILL;
   2. namespaces: those recorded and any named "<name>-*" (their links go with them);
-  3. links named "<name>-*" in the host's namespace (never made by `up`; a safety net);
-  4. the state directory (only when it holds a state file, or is empty).
+  3. agent containers named "<name>-*" (`up --agent-image`) a killed client left behind;
+  4. links named "<name>-*" in the host's namespace (never made by `up`; a safety net);
+  5. the state directory (only when it holds a state file, or is empty).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from kuberouter.cluster import netns, procs, tor
+from kuberouter.cluster import containers, netns, procs, tor
 from kuberouter.cluster.state import DEFAULT_ROOT, STATE_FILE, State
 from kuberouter.cluster.topology import prefix_of
 
@@ -44,6 +45,7 @@ def remove(name: str, state_dir: Path, say: Say) -> None:
         if netns.exists(name_):
             netns.delete(name_)
             say(f"deleted netns {name_}")
+    containers.remove(prefix, say)
     for link in netns.root_links(prefix):
         netns.run(["ip", "link", "delete", link], check=False)
         say(f"deleted link {link} in the host namespace")

@@ -25,14 +25,22 @@ def slug(role: str) -> str:
 
 
 def start(
-    state: State, role: str, netns: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+    state: State,
+    role: str,
+    netns: str,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    enter: bool = True,
 ) -> Process:
     """Start `argv` inside `netns`, detached, logging to <state>/logs/<role>.log; `env` is
-    added to this process's environment."""
+    added to this process's environment. With `enter` False the command joins `netns`
+    itself (podman run --network ns:...)."""
     state.log_dir.mkdir(exist_ok=True)
     state.pid_dir.mkdir(exist_ok=True)
     log = state.log_dir / f"{slug(role)}.log"
-    command = ["ip", "netns", "exec", netns, *argv]  # ip execs the command: same pid
+    # ip execs the command: same pid
+    command = ["ip", "netns", "exec", netns, *argv] if enter else list(argv)
     env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     with open(log, "ab") as out:
         child = subprocess.Popen(

@@ -29,6 +29,11 @@ def token_path(state: State) -> Path:
     return state.path / "token"
 
 
+def audit_path(state: State) -> Path:
+    """Every request the server answered, as audit events (kuberouter/testing/audit.py)."""
+    return state.path / "audit.log"
+
+
 def start(topology: Topology, state: State) -> Process:
     token = token_path(state)
     fd = os.open(token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -38,10 +43,12 @@ def start(topology: Topology, state: State) -> Process:
     kubeconfig = kubeconfig_path(state)
     state.api = {"url": topology.api_url, "kubeconfig": str(kubeconfig)}
     state.record_file(kubeconfig)
+    state.record_file(audit_path(state))
     argv = [
         sys.executable, "-m", "kuberouter.testing.apiserver",
         "--bind", topology.api_ip, "--port", str(API_PORT),
         "--token-file", str(token), "--kubeconfig", str(kubeconfig),
+        "--audit-log", str(audit_path(state)),
     ]  # fmt: skip
     return procs.start(state, ROLE, topology.fabric_netns, argv)
 

@@ -55,6 +55,7 @@ class State:
     subnets: int = 1  # fabric subnets (up --subnets)
     tor_asn: int = TOR_ASN  # the ToR's AS (up --tor-asn)
     tor_md5: bool = False  # the ToR's sessions are signed (up --tor-password-file)
+    agent_image: str = ""  # up --agent-image: agents run from it in containers
 
     @property
     def file(self) -> Path:

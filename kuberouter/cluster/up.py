@@ -2,7 +2,8 @@
 
 Order: fabric -> API server started (it boots while the rest is built) -> ToR namespace
 and bgpd -> nodes and pods -> static routes (optional) -> Node and Pod objects (with the
---node-annotation ones) -> the user's manifests -> one agent per node -> wait until every
+--node-annotation ones) -> the user's manifests -> the controller manager (EndpointSlices)
+and the pods' workloads (workloads.py) -> one agent per node -> wait until every
 /healthz answers 200 and, when the agents route, every BGP session is Established.
 A failure (or Ctrl-C) runs `down`, unless `keep_on_failure`; a crash leaves the state
 file for `down` to finish the job.
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kuberouter.cluster import agents, netns, network, procs, server, tor
+from kuberouter.cluster import agents, containers, netns, network, procs, server, tor, workloads
 from kuberouter.cluster.api import (
     Api,
     ManifestError,
@@ -65,6 +66,8 @@ class UpOptions:
     node_annotations: Sequence[str] = ()  # "NODE:KEY=VALUE", NODE as "node2" or its full name
     tor_asn: int = TOR_ASN  # the ToR's AS; another than the nodes' makes its sessions eBGP
     tor_password_file: Path | None = None  # an MD5 password for every ToR session
+    agent_image: str = ""  # run the agents from this image (containers.py)
+    workloads: bool = True  # pods answer with their names (off: bare namespaces)
     say: Say = field(default=print, compare=False)
 
 
@@ -77,6 +80,8 @@ class BgpSetup:
 
 
 def up(options: UpOptions) -> State:
+    if options.agent_image:
+        containers.require_image(options.agent_image)
     topology = _topology(options)
     manifests = read_manifests(options.manifests)  # a bad file fails before anything is made
     for obj in manifests:
@@ -172,6 +177,7 @@ def new_state(topology: Topology, options: UpOptions, placed: list[list[Any]]) -
         subnets=options.subnets,
         tor_asn=options.tor_asn,
         tor_md5=options.tor_password_file is not None,
+        agent_image=options.agent_image,
     )
     state.save()
     return state
@@ -199,6 +205,9 @@ def build(
     say(f"networked: nodes {len(topology.nodes)}, pods {len(topology.pods())}{routes}")
     api = server.wait_ready(topology, state, apiserver, options.timeout)
     register(api, topology, manifests, say, bgp.annotations)
+    workloads.start_controller_manager(topology, state)
+    if options.workloads:
+        workloads.start_pods(topology, state, manifests)
     agents.start_all(topology, state, server.kubeconfig_path(state))
     agents.wait_healthy(topology, state, options.timeout)
     if agents.routing(state):

@@ -11,6 +11,7 @@ from typing import Any
 from kuberouter import cluster
 from kuberouter.cluster.agents import AgentError
 from kuberouter.cluster.api import ApiError, ManifestError
+from kuberouter.cluster.containers import ImageError
 from kuberouter.cluster.netns import CommandError
 from kuberouter.cluster.state import default_state_dir
 from kuberouter.cluster.topology import TOR_ASN
@@ -18,7 +19,7 @@ from kuberouter.cluster.topology import TOR_ASN
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-FAILURES = (cluster.UpError, ApiError, AgentError, CommandError, OSError)
+FAILURES = (cluster.UpError, ApiError, AgentError, CommandError, ImageError, OSError)
 
 
 def register(groups: Any) -> None:
@@ -37,7 +38,17 @@ def register(groups: Any) -> None:
         "--agent-arg", dest="agent_args", action="append", default=[], metavar="FLAG",
         help="an extra kube-router flag for every agent, written with '=', e.g. "
         "--agent-arg=--run-firewall (repeatable; later flags win over the box's defaults "
-        "--run-firewall=false --run-service-proxy=false)",
+        "--run-firewall=false --service-proxy-mode=nftables)",
+    )  # fmt: skip
+    up.add_argument(
+        "--no-workloads", dest="workloads", action="store_false",
+        help="leave the pods bare network namespaces (by default each runs a workload that "
+        "answers TCP, UDP and SCTP with the pod's name)",
+    )  # fmt: skip
+    up.add_argument(
+        "--agent-image", default="", metavar="IMAGE",
+        help="run each node's agent from this local image (scripts/agent-image.sh), as a "
+        "privileged container in the node's namespace, as a hostNetwork pod runs",
     )  # fmt: skip
     up.add_argument(
         "--no-static-routes", dest="static_routes", action="store_false",
@@ -119,7 +130,8 @@ def run_up(args: argparse.Namespace) -> int:
         static_routes=args.static_routes, timeout=args.timeout,
         keep_on_failure=args.keep_on_failure, subnets=args.subnets,
         node_annotations=args.node_annotations, tor_asn=args.tor_asn,
-        tor_password_file=args.tor_password_file, say=say,
+        tor_password_file=args.tor_password_file, agent_image=args.agent_image,
+        workloads=args.workloads, say=say,
     )  # fmt: skip
     return _guarded(lambda: cluster.up(options))
 

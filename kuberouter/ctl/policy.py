@@ -13,8 +13,7 @@ import json
 import sys
 from typing import Any
 
-import yaml  # type: ignore[import-untyped,unused-ignore]  # stubs are not installed
-
+from kuberouter.ctl.inputs import InputError, read_documents
 from kuberouter.ctl.policy_text import explain_json, explain_text
 from kuberouter.model import Pod
 from kuberouter.model.objects import PROTOCOLS
@@ -22,10 +21,6 @@ from kuberouter.netpol.explain import explain
 from kuberouter.netpol.loader import Loaded, load_objects
 from kuberouter.netpol.simulate import Simulator
 from kuberouter.netpol.truthtable import format_table
-
-
-class InputError(Exception):
-    """Input we cannot work with; main() prints it as one line and exits 2."""
 
 
 def register(groups: Any) -> None:
@@ -107,10 +102,7 @@ def _pod(loaded: Loaded, key: str) -> Pod:
 
 
 def _load(paths: list[str]) -> Loaded:
-    documents: list[Any] = []
-    for path in paths:
-        documents += _read_yaml(path)
-    loaded = load_objects(documents)
+    loaded = load_objects(read_documents(paths))
     for problem in loaded.problems:
         print(f"kube-router-ctl: warning: skipping {problem}", file=sys.stderr)
     for kind, count in sorted(loaded.ignored.items()):
@@ -118,18 +110,3 @@ def _load(paths: list[str]) -> Loaded:
     if not loaded.cluster.pods:
         raise InputError(f"no usable Pod objects in {', '.join(paths)}")
     return loaded
-
-
-def _read_yaml(path: str) -> list[Any]:
-    try:
-        if path == "-":
-            return list(yaml.safe_load_all(sys.stdin))
-        with open(path, encoding="utf-8") as stream:
-            return list(yaml.safe_load_all(stream))
-    except OSError as err:
-        raise InputError(f"{path}: {err.strerror or err}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"{path}: invalid YAML{where}: {problem}") from None

@@ -211,7 +211,7 @@ class IptablesEgress:
         listed = parse_save(text, keep=OUR_SETS.__contains__)
         return {
             name: (header.split()[0], {member.split()[0] for member in members})
-            for (_, name), (header, *members) in listed.items()
+            for (_, name), (header, members) in listed.items()
         }
 
     def _exists(self, family: int, rule: tuple[str, ...]) -> bool:

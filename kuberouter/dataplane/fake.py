@@ -8,13 +8,13 @@ happen (`drop_chain`, `drop_member`, `drop_hook`), make the next write fail
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
 from kuberouter.dataplane.commands import CommandError
 from kuberouter.dataplane.firewall import PlannedBackend, Usage
-from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed
+from kuberouter.dataplane.plan import ChainKey, FamilyPlan, Listing, Programmed, SetListing
 from kuberouter.netpol.ruleset import Chain, DesiredState, IPSet
 
 
@@ -35,9 +35,17 @@ class FakeBackend(PlannedBackend):
         self.reads += 1
         return Programmed(
             chains={key: _chain_listing(chain) for key, chain in self.chains.items()},
-            sets={key: _set_listing(ipset) for key, ipset in self.sets.items()},
+            sets={key: self.set_listing(ipset) for key, ipset in self.sets.items()},
             hooks=frozenset(self.hooks),
         )
+
+    def read_chains(self) -> Mapping[ChainKey, Listing]:
+        self.reads += 1
+        return {key: _chain_listing(chain) for key, chain in self.chains.items()}
+
+    def set_listing(self, ipset: IPSet) -> SetListing:
+        holes = (f"{entry} nomatch" for entry in ipset.nomatch)
+        return ipset.type, frozenset([*ipset.entries, *holes])
 
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
         if self.fail_next is not None:
@@ -82,8 +90,9 @@ class FakeBackend(PlannedBackend):
 
     def drop_member(self, family: int, name: str, entry: str) -> None:
         ipset = self.sets[(family, name)]
-        kept = tuple(member for member in ipset.entries if member != entry)
-        self.sets[(family, name)] = attrs.evolve(ipset, entries=kept)
+        self.sets[(family, name)] = attrs.evolve(
+            ipset, entries=ipset.entries.changed(removed=[entry])
+        )
 
     def drop_hook(self, family: int, builtin: str) -> None:
         self.hooks.discard((family, builtin))
@@ -91,8 +100,3 @@ class FakeBackend(PlannedBackend):
 
 def _chain_listing(chain: Chain) -> Listing:
     return tuple(repr(rule) for rule in chain.rules)
-
-
-def _set_listing(ipset: IPSet) -> Listing:
-    members = [*ipset.entries, *(f"{entry} nomatch" for entry in ipset.nomatch)]
-    return (ipset.type, *sorted(members))

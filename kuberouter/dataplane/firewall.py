@@ -7,11 +7,16 @@ ends share.
   a repair from what the kernel holds. If the incremental write fails (someone changed
   the kernel under us), the apply falls back to a repair.
 - `reconcile(desired)`: read what is programmed, rewrite what drifted (a chain deleted by
-  hand, a missing jump, a set member removed), delete what is ours but not desired.
+  hand, a missing jump, a set member removed), delete what is ours but not desired; then
+  read the chains back and `learn` their listings (`learn=False` leaves that for a later
+  `learn(desired)`: with large sets nft lists every element to list a chain, which would
+  double the cost of a full sync; the agent learns once it is idle).
 - `read()`: our chains and sets only, as the kernel lists them (`plan.Programmed`).
 - `cleanup()`: remove everything of ours and nothing else.
 
-Back ends implement `read` and `_execute(plans)`; `FakeBackend` does it in memory.
+Back ends implement `read`, `read_chains` (the chains alone, cheap: read back after a
+repair wrote chains, to learn their listings), `set_listing` (what a set of ours that is
+right lists) and `_execute(plans)`; `FakeBackend` does it in memory.
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ import attrs
 
 from kuberouter.dataplane.commands import CommandError
 from kuberouter.dataplane.plan import (
+    ChainKey,
     FamilyPlan,
     Learned,
+    Listing,
     Programmed,
+    SetListing,
     count,
     plan_changes,
     plan_repair,
 )
-from kuberouter.netpol.ruleset import DesiredState
+from kuberouter.netpol.ruleset import DesiredState, IPSet
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +113,12 @@ class FirewallBackend(Protocol):
         """Program `desired`, given that `previous` is what the last apply programmed."""
         ...
 
-    def reconcile(self, desired: DesiredState) -> ApplyStats:
+    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
         """Read the kernel and repair every difference from `desired`."""
+        ...
+
+    def learn(self, desired: DesiredState) -> None:
+        """Read our chains and remember their listings (`desired` is programmed)."""
         ...
 
     def read(self) -> Programmed:
@@ -126,6 +138,14 @@ class PlannedBackend(abc.ABC):
 
     @abc.abstractmethod
     def read(self) -> Programmed: ...
+
+    @abc.abstractmethod
+    def read_chains(self) -> Mapping[ChainKey, Listing]:
+        """Our chains as the kernel lists them (what `read` says of them, sets left out)."""
+
+    @abc.abstractmethod
+    def set_listing(self, ipset: IPSet) -> SetListing:
+        """What `read` lists for `ipset` when the kernel holds exactly it."""
 
     @abc.abstractmethod
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
@@ -155,16 +175,20 @@ class PlannedBackend(abc.ABC):
                 )
         return ApplyStats.of(plans, self.usage().since(start), repaired=False)
 
-    def reconcile(self, desired: DesiredState) -> ApplyStats:
+    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
         start = self.usage()
         programmed = self.read()
-        plans = plan_repair(desired, programmed, self.learned)
+        plans = plan_repair(desired, programmed, self.learned, self.set_listing)
         if plans:
             self._execute(plans)
-            if any(plan.write_chains or plan.write_sets for plan in plans):
-                programmed = self.read()
-        self.learned.learn(desired, programmed)
+        if not any(plan.write_chains for plan in plans):
+            self.learned.learn(desired, programmed.chains)  # what was read is still so
+        elif learn:
+            self.learn(desired)
         return ApplyStats.of(plans, self.usage().since(start), repaired=True)
+
+    def learn(self, desired: DesiredState) -> None:
+        self.learned.learn(desired, self.read_chains())
 
     def cleanup(self) -> ApplyStats:
         stats = self.reconcile(NOTHING)

@@ -18,23 +18,24 @@ KUBE-KUBELET-CANARY chain wins, else the one with more rules; nft when tied or u
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
-
-import attrs
 
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.firewall import NOTHING, ApplyStats, PlannedBackend, Usage
-from kuberouter.dataplane.ipset import Ipset
+from kuberouter.dataplane.ipset import Ipset, set_listing
 from kuberouter.dataplane.plan import (
+    ChainKey,
     FamilyPlan,
     Learned,
     Listing,
     Programmed,
+    SetListing,
     is_our_chain,
     plan_repair,
 )
 from kuberouter.netpol.render import render_iptables
+from kuberouter.netpol.ruleset import IPSet
 
 Variant = Literal["legacy", "nft"]
 VARIANTS: tuple[Variant, ...] = ("nft", "legacy")
@@ -108,7 +109,18 @@ class IptablesBackend(PlannedBackend):
         return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
 
     def read(self) -> Programmed:
-        chains: dict[tuple[int, str], Listing] = {}
+        chains, hooks = self._read_tables()
+        return Programmed(chains=chains, sets=self.ipset.read(), hooks=hooks)
+
+    def read_chains(self) -> Mapping[ChainKey, Listing]:
+        return self._read_tables()[0]
+
+    def set_listing(self, ipset: IPSet) -> SetListing:
+        return set_listing(ipset)
+
+    def _read_tables(self) -> tuple[dict[ChainKey, Listing], frozenset[tuple[int, str]]]:
+        """Our chains, and the built-ins whose first rule jumps to ours, both families."""
+        chains: dict[ChainKey, Listing] = {}
         hooks: set[tuple[int, str]] = set()
         self._jumps = {}
         for family in (4, 6):
@@ -123,14 +135,15 @@ class IptablesBackend(PlannedBackend):
                 first = jump_target(rules[0]) if rules else None
                 if jumps == rules[:1] and first == f"KUBE-ROUTER-{builtin}":
                     hooks.add((family, builtin))
-        return Programmed(chains=chains, sets=self.ipset.read(), hooks=frozenset(hooks))
+        return chains, frozenset(hooks)
 
     def remove_chains(self) -> ApplyStats:
         """Our chains and the jumps to them, both families; our ipsets stay, as the other
         variant's rules may still use them (`dataplane.cleanup` destroys them last)."""
         start = self.usage()
-        found = self.read()
-        plans = plan_repair(NOTHING, attrs.evolve(found, sets={}), Learned())
+        chains, hooks = self._read_tables()
+        found = Programmed(chains=chains, hooks=hooks)
+        plans = plan_repair(NOTHING, found, Learned(), self.set_listing)
         if plans:
             self._execute(plans)
         self.learned.clear()
@@ -139,7 +152,9 @@ class IptablesBackend(PlannedBackend):
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
         try:
             replaced = {name: old for plan in plans for name, old in plan.replaced_sets.items()}
-            self.ipset.write([ipset for plan in plans for ipset in plan.write_sets], replaced)
+            existing = {name for plan in plans for name in plan.existing_sets}
+            writes = [ipset for plan in plans for ipset in plan.write_sets]
+            self.ipset.write(writes, replaced, existing)
             for plan in plans:
                 text = self.restore_text(plan)
                 if text is not None:

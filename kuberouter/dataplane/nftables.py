@@ -8,22 +8,32 @@ chains flushed then deleted (after the chains that jumped to them were rewritten
 same transaction), removed sets deleted last. The kernel commits the whole transaction or
 none of it, so no packet sees half of a change. A family that goes away loses its table.
 The text of each set and chain comes from render_nft (rendered for just the objects
-being written), so the two renderings cannot disagree. Nothing outside our tables is
-named; the base chains hook input/forward/output at filter priority themselves, so
-there are no jumps to keep in other tables.
+being written whole), so the two renderings cannot disagree. Reads turn the set elements
+nft lists back into the compiler's notation (an address, "ip,proto:port", a CIDR).
+Nothing outside our tables is named; the base chains hook input/forward/output at filter
+priority themselves, so there are no jumps to keep in other tables.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.firewall import PlannedBackend, Usage
-from kuberouter.dataplane.plan import FamilyPlan, Listing, Programmed, member_changes
+from kuberouter.dataplane.plan import (
+    ChainKey,
+    FamilyPlan,
+    Listing,
+    Programmed,
+    SetListing,
+    member_changes,
+)
 from kuberouter.netpol.names import IPV6_SET_PREFIX
-from kuberouter.netpol.render_nft import element, render_nft, table_name
+from kuberouter.netpol.render_nft import element, render_nft, set_members, set_type, table_name
 from kuberouter.netpol.ruleset import IPSet
 
 _Block = tuple[list[str], list[str]]  # (header lines, rule lines or element list)
@@ -69,13 +79,31 @@ class NftablesBackend(PlannedBackend):
         return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
 
     def read(self) -> Programmed:
+        return self._read(terse=False)
+
+    def read_chains(self) -> Mapping[ChainKey, Listing]:
+        return self._read(terse=True).chains
+
+    def set_listing(self, ipset: IPSet) -> SetListing:
+        parts, flags = set_type(ipset)
+        header = _canonical({"type": parts[0] if len(parts) == 1 else parts, "flags": flags})
+        return header, frozenset(set_members(ipset))
+
+    def _read(self, *, terse: bool) -> Programmed:
+        """`terse`: without set elements (nft -t), for the chains alone."""
         chains: dict[tuple[int, str], list[str]] = {}
-        sets: dict[tuple[int, str], Listing] = {}
+        sets: dict[tuple[int, str], SetListing] = {}
         hooks: set[tuple[int, str]] = set()
         for family in (4, 6):
-            done = self.runner.run(
-                "nft", "-j", "list", "table", *table(family).split(), check=False
-            )
+            argv = [
+                "nft",
+                *(["-t"] if terse else []),
+                "-j",
+                "list",
+                "table",
+                *table(family).split(),
+            ]
+            done = self.runner.run(*argv, check=False)
             if done.returncode != 0:
                 continue  # no table of ours in this family
             for item in json.loads(done.stdout)["nftables"]:
@@ -98,11 +126,13 @@ class NftablesBackend(PlannedBackend):
             return [f"add table {where}", f"delete table {where}"]
         if not (plan.write_sets or plan.write_chains or plan.delete_sets or plan.delete_chains):
             return []
-        rendered = blocks(render_nft(plan.partial()))
+        deltas = {ipset.name: _member_changes(plan, ipset) for ipset in plan.write_sets}
+        whole = [ipset for ipset in plan.write_sets if deltas[ipset.name] is None]
+        rendered = blocks(render_nft(attrs.evolve(plan.partial(), sets={s.name: s for s in whole})))
         lines = [f"add table {where}"]
         for ipset in plan.write_sets:
             name = nft_set_name(ipset.name)
-            delta = _member_changes(plan, ipset)
+            delta = deltas[ipset.name]
             if delta is not None:
                 for verb, entries in (("delete", delta[1]), ("add", delta[0])):
                     text = ", ".join(element(ipset, entry) for entry in entries)
@@ -140,7 +170,7 @@ def _read_item(
     item: dict[str, Any],
     family: int,
     chains: dict[tuple[int, str], list[str]],
-    sets: dict[tuple[int, str], Listing],
+    sets: dict[tuple[int, str], SetListing],
     hooks: set[tuple[int, str]],
 ) -> None:
     if "chain" in item:
@@ -155,9 +185,24 @@ def _read_item(
         chains.setdefault((family, rule["chain"]), []).append(_canonical(entry))
     elif "set" in item:
         found = item["set"]
-        header = _canonical({"type": found.get("type"), "flags": found.get("flags", [])})
-        elements = sorted(_canonical(element) for element in found.get("elem", []))
-        sets[(family, _logical_set_name(found["name"], family))] = (header, *elements)
+        flags = found.get("flags", [])
+        header = _canonical({"type": found.get("type"), "flags": flags})
+        host = ("/32" if family == 4 else "/128") if "interval" in flags else ""
+        members = frozenset(_member(elem, host) for elem in found.get("elem", []))
+        sets[(family, _logical_set_name(found["name"], family))] = (header, members)
+
+
+def _member(elem: Any, host: str) -> str:
+    """An element as nft lists it, in the compiler's notation (`host`: the prefix length
+    an interval set's lone address stands for)."""
+    if isinstance(elem, str):
+        return elem + host
+    if isinstance(elem, dict) and "concat" in elem and len(elem["concat"]) == 3:
+        address, protocol, port = elem["concat"]
+        return f"{address},{protocol}:{port}"
+    if isinstance(elem, dict) and "prefix" in elem:
+        return f"{elem['prefix']['addr']}/{elem['prefix']['len']}"
+    return _canonical(elem)  # a form we never write: it cannot match, so it is rewritten
 
 
 def _canonical(value: object) -> str:

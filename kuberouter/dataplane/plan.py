@@ -2,19 +2,26 @@
 or of a DesiredState and what the kernel holds (repair, cleanup).
 
 A plan names the sets and chains to (re)write, the ones to delete and the jumps from the
-built-in chains to add or remove; the back ends turn it into tool input. Deciding that a
-programmed object is still right needs its kernel listing, which each tool spells its own
-way (`-s 10.0.0.1/32`, `--icmp-type 8`, nft JSON): `Learned` remembers, per object, the
-listing the kernel showed right after we wrote it, so a repair compares listings instead
-of re-implementing every tool's normal form. An object we have not seen listed since it
-last changed counts as drifted and is rewritten (once).
+built-in chains to add or remove; the back ends turn it into tool input.
+
+Deciding that a programmed object is still right:
+- a set is right when the kernel lists the members it should: each back end reads its
+  tool's member notation back into ours (`SetListing`) and says what a set of ours should
+  list (`set_listing`); the notations are few and plain (an address, "ip,proto:port", a
+  CIDR), and so no set has to be read back after it is written, which for the big ones
+  would cost more than writing them;
+- a chain's rules are spelled by each tool its own way (`-s 10.0.0.1/32`, `--icmp-type
+  8`, nft JSON): `Learned` remembers, per chain, the listing the kernel showed right after
+  we wrote it, so a repair compares listings instead of re-implementing every tool's
+  normal form. A chain we have not seen listed since it last changed counts as drifted
+  and is rewritten (once).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Literal, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import cast
 
 import attrs
 
@@ -25,8 +32,9 @@ TOP_CHAINS = frozenset({"KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER
 TEMP_SET_PREFIX = "TMP-"  # render_ipset fills a set under this prefix, then swaps it in
 _SET_PREFIXES = (names.SRC_SET_PREFIX, names.DST_SET_PREFIX)
 _CHAIN_PREFIXES = (names.POD_CHAIN_PREFIX, names.POLICY_CHAIN_PREFIX)
-Listing = tuple[str, ...]
-ObjectKey = tuple[Literal["chain", "set"], int, str]  # (kind, family, name)
+Listing = tuple[str, ...]  # a chain's rules as the kernel lists them
+SetListing = tuple[str, frozenset[str]]  # (type and family, members in our notation)
+ChainKey = tuple[int, str]  # (family, name)
 
 
 def is_our_chain(name: str) -> bool:
@@ -42,11 +50,11 @@ def is_our_set(name: str) -> bool:
 
 @attrs.frozen(kw_only=True)
 class Programmed:
-    """Our chains and sets as the kernel lists them (sets: header, then sorted entries),
-    and the (family, built-in chain) pairs whose first rule leads into our chain."""
+    """Our chains and sets as the kernel lists them, and the (family, built-in chain)
+    pairs whose first rule leads into our chain."""
 
-    chains: Mapping[tuple[int, str], Listing] = attrs.field(factory=dict)
-    sets: Mapping[tuple[int, str], Listing] = attrs.field(factory=dict)
+    chains: Mapping[ChainKey, Listing] = attrs.field(factory=dict)
+    sets: Mapping[tuple[int, str], SetListing] = attrs.field(factory=dict)
     hooks: frozenset[tuple[int, str]] = frozenset()
 
     def families(self) -> set[int]:
@@ -72,6 +80,8 @@ class FamilyPlan:
     # The programmed version of written sets, when known (incremental applies): a back
     # end may then change just the members that differ.
     replaced_sets: Mapping[str, IPSet] = attrs.field(factory=dict)
+    # Sets of this family the kernel holds already (a rewrite swaps into them).
+    existing_sets: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -103,7 +113,10 @@ def _family(value: int) -> Family:
 
 
 def _changed(new: Mapping[str, object], old: Mapping[str, object]) -> list[str]:
-    return [name for name, value in new.items() if old.get(name) != value]
+    # The compiler hands unchanged objects over as they were: identity answers most.
+    return [
+        name for name, value in new.items() if (was := old.get(name)) is not value and was != value
+    ]
 
 
 def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None:
@@ -111,8 +124,7 @@ def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None
     differ (type, family or nomatch holes): then the set is rewritten whole."""
     if (old.type, old.family, old.nomatch) != (new.type, new.family, new.nomatch):
         return None
-    before, after = set(old.entries), set(new.entries)
-    return sorted(after - before), sorted(before - after)
+    return new.entries.diff(old.entries)
 
 
 def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPlan]:
@@ -139,6 +151,7 @@ def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPl
                 ruleset=new,
                 write_sets=tuple(new.sets[name] for name in changed_sets),
                 replaced_sets={name: old_sets[name] for name in changed_sets if name in old_sets},
+                existing_sets=frozenset(old_sets),
                 delete_sets=tuple(name for name in old_sets if name not in new.sets),
                 write_chains=tuple(new.chains[name] for name in _changed(new.chains, old_chains)),
                 delete_chains=tuple(name for name in old_chains if name not in new.chains),
@@ -149,22 +162,30 @@ def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPl
     return plans
 
 
+SetLister = Callable[[IPSet], SetListing]
+
+
 def plan_repair(
-    desired: DesiredState, programmed: Programmed, learned: Learned
+    desired: DesiredState, programmed: Programmed, learned: Learned, set_listing: SetLister
 ) -> list[FamilyPlan]:
     """What turns the kernel's state into `desired`: drifted or unknown objects are
     rewritten, objects of ours that are not desired are deleted, missing jumps put back.
-    With an empty `desired` this is the cleanup plan."""
+    `set_listing`: what the kernel lists for a set of ours that is right. With an empty
+    `desired` this is the cleanup plan."""
     plans = []
     for family in sorted(set(desired.rulesets) | programmed.families()):
-        plan = _repair_family(_family(family), desired, programmed, learned)
+        plan = _repair_family(_family(family), desired, programmed, learned, set_listing)
         if not plan.empty:
             plans.append(plan)
     return plans
 
 
 def _repair_family(
-    family: Family, desired: DesiredState, programmed: Programmed, learned: Learned
+    family: Family,
+    desired: DesiredState,
+    programmed: Programmed,
+    learned: Learned,
+    set_listing: SetLister,
 ) -> FamilyPlan:
     ruleset = desired.rulesets.get(family)
     sets = ruleset.sets if ruleset else {}
@@ -176,13 +197,14 @@ def _repair_family(
         write_sets=tuple(
             ipset
             for ipset in sets.values()
-            if not learned.matches(("set", family, ipset.name), ipset, programmed.sets)
+            if programmed.sets.get((family, ipset.name)) != set_listing(ipset)
         ),
         delete_sets=tuple(name for name in programmed.set_names(family) if name not in sets),
+        existing_sets=frozenset(programmed.set_names(family)),
         write_chains=tuple(
             chain
             for chain in chains.values()
-            if not learned.matches(("chain", family, chain.name), chain, programmed.chains)
+            if not learned.matches((family, chain.name), chain, programmed.chains)
         ),
         delete_chains=tuple(name for name in programmed.chain_names(family) if name not in chains),
         hook=tuple(
@@ -199,35 +221,26 @@ def digest(listing: Iterable[str]) -> str:
 
 
 class Learned:
-    """Object key -> (the object we wrote, digest of the kernel's listing of it)."""
+    """(family, chain name) -> (the chain we wrote, digest of the kernel's listing of it)."""
 
     def __init__(self) -> None:
-        self._seen: dict[ObjectKey, tuple[Chain | IPSet, str]] = {}
+        self._seen: dict[ChainKey, tuple[Chain, str]] = {}
 
-    def matches(
-        self,
-        key: ObjectKey,
-        wanted: Chain | IPSet,
-        listings: Mapping[tuple[int, str], Listing],
-    ) -> bool:
-        listing = listings.get((key[1], key[2]))
+    def matches(self, key: ChainKey, wanted: Chain, listings: Mapping[ChainKey, Listing]) -> bool:
+        listing = listings.get(key)
         seen = self._seen.get(key)
         if listing is None or seen is None:
             return False
         return seen[0] == wanted and seen[1] == digest(listing)
 
-    def learn(self, desired: DesiredState, programmed: Programmed) -> None:
-        """Remember the listing of every desired object (call right after writing)."""
-        seen: dict[ObjectKey, tuple[Chain | IPSet, str]] = {}
+    def learn(self, desired: DesiredState, listings: Mapping[ChainKey, Listing]) -> None:
+        """Remember the listing of every desired chain (call right after writing)."""
+        seen: dict[ChainKey, tuple[Chain, str]] = {}
         for family, ruleset in desired.rulesets.items():
             for chain in ruleset.chains.values():
-                listing = programmed.chains.get((family, chain.name))
+                listing = listings.get((family, chain.name))
                 if listing is not None:
-                    seen[("chain", family, chain.name)] = (chain, digest(listing))
-            for ipset in ruleset.sets.values():
-                listing = programmed.sets.get((family, ipset.name))
-                if listing is not None:
-                    seen[("set", family, ipset.name)] = (ipset, digest(listing))
+                    seen[(family, chain.name)] = (chain, digest(listing))
         self._seen = seen
 
     def clear(self) -> None:

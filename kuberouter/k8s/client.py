@@ -35,12 +35,14 @@ from kuberouter.model import (
     Pod,
     Service,
 )
+from kuberouter.version import __version__
 
 ApiClient = client.ApiClient
 HTTPResponse = urllib3.BaseHTTPResponse  # what a call with _preload_content=False returns
 PAGE_SIZE = 500  # as client-go's pager
 CONNECT_TIMEOUT = 10.0
 LIST_READ_TIMEOUT = 60.0
+USER_AGENT = f"kube-router/{__version__}"
 
 
 class ConfigError(Exception):
@@ -75,7 +77,9 @@ def load_api_client(
         configuration.host = master.rstrip("/")
     # Six long-lived watches plus their lists must not evict each other's connections.
     configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 16)
-    return client.ApiClient(configuration)
+    api_client = client.ApiClient(configuration)
+    api_client.user_agent = USER_AGENT  # how the API server's audit log names the agent
+    return api_client
 
 
 @dataclass(frozen=True)

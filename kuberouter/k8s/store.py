@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Literal, TypeVar, cast
@@ -51,6 +52,8 @@ class Change:
     key: str
     old: Model | None  # None: the object is new (or was refused until now)
     new: Model | None  # None: the object is gone (or is now refused)
+    # time.monotonic() when the event behind it reached the agent (latency metrics)
+    received: float = attrs.field(factory=time.monotonic, eq=False, repr=False)
 
     @property
     def type(self) -> ChangeType:
@@ -164,8 +167,15 @@ class Store:
 
     # Writes (the single writer only).
 
-    def apply(self, kind: str, key: str, value: Model | InvalidObject | None) -> Change | None:
-        """Set (a model), refuse (InvalidObject: as absent) or delete (None) one object."""
+    def apply(
+        self,
+        kind: str,
+        key: str,
+        value: Model | InvalidObject | None,
+        received: float | None = None,
+    ) -> Change | None:
+        """Set (a model), refuse (InvalidObject: as absent) or delete (None) one object;
+        `received`: when its event reached the agent (time.monotonic(); default now)."""
         if isinstance(value, InvalidObject):
             self._refuse(kind, key, value)
             value = None
@@ -173,7 +183,7 @@ class Store:
             del self._invalid[(kind, key)]
             if value is not None:
                 log.info("%s %s is valid again", kind, key)
-        return self._set(kind, key, value)
+        return self._set(kind, key, value, received)
 
     def replace(self, kind: str, values: Mapping[str, Model | InvalidObject]) -> list[Change]:
         """Make one kind equal to a fresh list; returns (and publishes) only the differences."""
@@ -188,7 +198,9 @@ class Store:
             log.warning("ignoring %s %s until it is fixed: %s", kind, key, problem.reason)
         self._invalid[(kind, key)] = problem.reason
 
-    def _set(self, kind: str, key: str, value: Model | None) -> Change | None:
+    def _set(
+        self, kind: str, key: str, value: Model | None, received: float | None
+    ) -> Change | None:
         table = self._tables[kind]
         old = table.get(key)
         if old == value:
@@ -202,6 +214,6 @@ class Store:
             table[key] = value
         self.version += 1
         self.changes[kind] += 1
-        change = Change(kind, key, old, value)
+        change = Change(kind, key, old, value, time.monotonic() if received is None else received)
         self._publish(change)
         return change

@@ -125,7 +125,7 @@ class Watcher:
 
     def _apply(self, message: Message) -> None:
         if isinstance(message, Observed):
-            self.store.apply(message.kind, message.key, message.value)
+            self.store.apply(message.kind, message.key, message.value, message.received)
             return
         self.store.replace(message.kind, message.values)
         if message.kind not in self._synced:

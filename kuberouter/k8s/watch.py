@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -70,6 +71,7 @@ class Observed:
     kind: str
     key: str
     value: Model | InvalidObject | None  # None: deleted
+    received: float | None = None  # time.monotonic() when its event was read
 
 
 Message = Listed | Observed
@@ -203,7 +205,7 @@ class Reflector:
         received, ok = False, False
         try:
             for events in client.read_events(response):
-                self._handle(events)
+                self._handle(events, time.monotonic())
                 received, self._failures = True, 0  # the connection works: reset the backoff
             ok = True
         finally:
@@ -219,16 +221,16 @@ class Reflector:
             if response is not None and self._stopping.is_set():
                 response.shutdown()
 
-    def _handle(self, events: Iterable[dict[str, Any]]) -> None:
+    def _handle(self, events: Iterable[dict[str, Any]], received: float) -> None:
         messages: list[Message] = []
         try:
             for event in events:
-                self._event(event, messages)
+                self._event(event, messages, received)
         finally:
             if messages:  # even when an ERROR follows: these happened
                 self._send(messages)
 
-    def _event(self, event: dict[str, Any], messages: list[Message]) -> None:
+    def _event(self, event: dict[str, Any], messages: list[Message], received: float) -> None:
         kind, raw = event.get("type"), event.get("object") or {}
         if kind == "ERROR":
             if raw.get("code") == 410:
@@ -244,5 +246,5 @@ class Reflector:
             return
         self.stats.events += 1
         value = None if kind == "DELETED" else client.convert(self.resource, raw)
-        messages.append(Observed(self.kind, key, value))
+        messages.append(Observed(self.kind, key, value, received))
         self._seen(client.resource_version(raw))

@@ -7,11 +7,13 @@ type. These helpers keep that checking out of the model classes.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import Labels
+from kuberouter.model.shared import shared, text
 
 
 def _join(path: str, key: str) -> str:
@@ -91,13 +93,20 @@ def labels(obj: Mapping[str, Any], key: str, path: str) -> Labels:
     for name, value in raw.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise FieldError(_join(path, key), f"label {name!r}: {value!r} is not a string pair")
-    return Labels(raw)
+    return shared(Labels({text(name): text(value) for name, value in raw.items()}))
 
 
 def ip_address(value: Any, path: str) -> str:
     """One address, normalised so that equal addresses compare equal as strings."""
     if not isinstance(value, str):
         raise FieldError(path, f"expected an IP address, got {value!r}")
+    if ":" not in value:
+        # The C library's strict dotted quad (as ipaddress's: no leading zeros), ten
+        # times faster; every pod and endpoint address goes through here.
+        try:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, value))
+        except (OSError, ValueError):  # ValueError: a NUL in the string
+            raise FieldError(path, f"{value!r} is not an IP address") from None
     try:
         return ipaddress.ip_address(value).compressed
     except ValueError:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
+from typing import TypeVar, overload
+
+T = TypeVar("T")
 
 
 class Labels(Mapping[str, str]):
     """A read-only str -> str mapping with value equality and a hash."""
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("__weakref__", "_data", "_hash")
 
     def __init__(self, data: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
         self._data: dict[str, str] = dict(data)
@@ -25,6 +28,25 @@ class Labels(Mapping[str, str]):
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
+
+    # The dict's own views and get: the Mapping mixins would walk it in Python.
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str | T, /) -> str | T: ...
+
+    def get(self, key: str, default: object = None, /) -> object:
+        return self._data.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        return self._data.keys()
+
+    def items(self) -> ItemsView[str, str]:
+        return self._data.items()
+
+    def values(self) -> ValuesView[str]:
+        return self._data.values()
 
     def __hash__(self) -> int:
         if self._hash is None:

@@ -21,6 +21,7 @@ from kuberouter.model import fields
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.objects import PROTOCOLS
 from kuberouter.model.selectors import LabelSelector
+from kuberouter.model.shared import shared, shared_tuple, text
 
 Direction = Literal["ingress", "egress"]
 POLICY_TYPES = ("Ingress", "Egress")
@@ -56,7 +57,7 @@ class IPBlock:
             if not inside or block.prefixlen <= cidr.prefixlen:
                 raise FieldError(except_path, f"{block} is not a strict subset of {cidr}")
             excepts.append(block.compressed)
-        return cls(cidr=cidr.compressed, except_=tuple(dict.fromkeys(excepts)))
+        return shared(cls(cidr=cidr.compressed, except_=tuple(dict.fromkeys(excepts))))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -102,7 +103,7 @@ class PolicyPeer:
         if block is not None and (pods is not None or namespaces is not None):
             raise FieldError(path, "ipBlock cannot be combined with a pod or namespace selector")
         ip_block = IPBlock.from_k8s(block, f"{path}.ipBlock") if block is not None else None
-        return cls(pod_selector=pods, namespace_selector=namespaces, ip_block=ip_block)
+        return shared(cls(pod_selector=pods, namespace_selector=namespaces, ip_block=ip_block))
 
 
 def _optional_selector(d: Mapping[str, Any], key: str, path: str) -> LabelSelector | None:
@@ -136,7 +137,7 @@ class PolicyPort:
         elif isinstance(raw, str):
             if len(raw) > 15 or not _PORT_NAME.match(raw):
                 raise FieldError(f"{path}.port", f"{raw!r} is not a valid port name")
-            port = raw
+            port = text(raw)
         else:
             port = fields.integer(raw, f"{path}.port", 1, 65535)
         end_port = None
@@ -144,7 +145,7 @@ class PolicyPort:
             if not isinstance(port, int):
                 raise FieldError(f"{path}.endPort", "needs a numeric port")
             end_port = fields.integer(d["endPort"], f"{path}.endPort", port, 65535)
-        return cls(protocol=protocol, port=port, end_port=end_port)
+        return shared(cls(protocol=text(protocol), port=port, end_port=end_port))
 
 
 @attrs.frozen(kw_only=True)
@@ -164,7 +165,7 @@ class PolicyRule:
             PolicyPort.from_k8s(element, element_path)
             for element_path, element in fields.objects(d, "ports", path)
         )
-        return cls(peers=peers, ports=ports)
+        return shared(cls(peers=shared_tuple(peers), ports=shared_tuple(ports)))
 
 
 @attrs.frozen(kw_only=True)
@@ -213,12 +214,12 @@ class NetworkPolicy:
             for path, rule in fields.objects(spec, "egress", "spec")
         )
         return cls(
-            namespace=namespace,
+            namespace=text(namespace),
             name=name,
             pod_selector=LabelSelector.from_k8s(spec.get("podSelector"), "spec.podSelector"),
-            policy_types=_policy_types(spec, has_egress=bool(egress)),
-            ingress=ingress,
-            egress=egress,
+            policy_types=shared_tuple(_policy_types(spec, has_egress=bool(egress))),
+            ingress=shared_tuple(ingress),
+            egress=shared_tuple(egress),
         )
 
 

@@ -17,6 +17,7 @@ from kuberouter.model import fields, node_bgp
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import NO_LABELS, Labels
 from kuberouter.model.node_bgp import NodeBgp, cidr
+from kuberouter.model.shared import shared
 
 ANNOTATION_PREFIX = "kube-router.io/"
 NO_BGP = NodeBgp()
@@ -75,7 +76,7 @@ class Node:
 def kube_router_annotations(meta: Mapping[str, Any]) -> Labels:
     """metadata.annotations, reduced to the kube-router.io/ keys."""
     every = fields.labels(meta, "annotations", "metadata")
-    return Labels({k: v for k, v in every.items() if k.startswith(ANNOTATION_PREFIX)})
+    return shared(Labels({k: v for k, v in every.items() if k.startswith(ANNOTATION_PREFIX)}))
 
 
 def _spec_pod_cidrs(spec: Mapping[str, Any]) -> tuple[str, ...]:

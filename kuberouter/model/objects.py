@@ -14,6 +14,7 @@ import attrs
 from kuberouter.model import fields
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import NO_LABELS, Labels
+from kuberouter.model.shared import shared, shared_tuple, text
 
 # Set by the API server on every namespace since 1.21 (immutable); policies select on it.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -29,7 +30,7 @@ class Namespace:
     @classmethod
     def implicit(cls, name: str) -> Namespace:
         """A namespace we only know by name: it still carries the automatic name label."""
-        return cls(name=name, labels=Labels({NAMESPACE_NAME_LABEL: name}))
+        return cls(name=name, labels=shared(Labels({NAMESPACE_NAME_LABEL: name})))
 
     @classmethod
     def from_k8s(cls, d: Mapping[str, Any]) -> Namespace:
@@ -39,8 +40,8 @@ class Namespace:
         except FieldError as err:
             raise InvalidObject("Namespace", name, str(err)) from None
         # Files written by hand often lack the label the API server would have added.
-        labels.setdefault(NAMESPACE_NAME_LABEL, name)
-        return cls(name=name, labels=Labels(labels))
+        labels.setdefault(NAMESPACE_NAME_LABEL, text(name))
+        return cls(name=text(name), labels=shared(Labels(labels)))
 
 
 class ContainerPort(NamedTuple):
@@ -60,17 +61,24 @@ class Pod:
     host_network: bool = False
     container_ports: tuple[ContainerPort, ...] = ()
     phase: str = ""
+    # Made once, read by the thousand: "namespace/name" and the addresses per family.
+    key: str = attrs.field(init=False, eq=False, repr=False)
+    _by_family: tuple[tuple[str, ...], tuple[str, ...]] = attrs.field(
+        init=False, eq=False, repr=False
+    )
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
+        v6 = tuple(ip for ip in self.ips if ":" in ip)
+        v4 = self.ips if not v6 else tuple(ip for ip in self.ips if ":" not in ip)
+        object.__setattr__(self, "_by_family", (v4, v6 if v6 else ()))
 
     @property
     def finished(self) -> bool:
         return self.phase in FINISHED_PHASES
 
     def ips_of_family(self, family: int) -> tuple[str, ...]:
-        return tuple(ip for ip in self.ips if (":" in ip) == (family == 6))
+        return self._by_family[family == 6]
 
     @classmethod
     def from_k8s(cls, d: Mapping[str, Any]) -> Pod:
@@ -87,15 +95,15 @@ class Pod:
         spec = fields.mapping(d, "spec", "")
         status = fields.mapping(d, "status", "")
         return cls(
-            namespace=namespace,
+            namespace=text(namespace),
             name=name,
             labels=fields.labels(meta, "labels", "metadata"),
-            node_name=fields.string(spec, "nodeName", "spec", default=""),
+            node_name=text(fields.string(spec, "nodeName", "spec", default="")),
             ips=_addresses(status, "podIPs", "podIP"),
-            host_ips=_addresses(status, "hostIPs", "hostIP"),
+            host_ips=shared_tuple(tuple(map(text, _addresses(status, "hostIPs", "hostIP")))),
             host_network=fields.boolean(spec, "hostNetwork", "spec"),
             container_ports=_container_ports(spec),
-            phase=fields.string(status, "phase", "status", default=""),
+            phase=text(fields.string(status, "phase", "status", default="")),
         )
 
 
@@ -118,5 +126,5 @@ def _container_ports(spec: Mapping[str, Any]) -> tuple[ContainerPort, ...]:
             if protocol not in PROTOCOLS:
                 raise FieldError(f"{path}.protocol", f"unsupported protocol {protocol!r}")
             name = fields.optional_string(port, "name", path)
-            ports.append(ContainerPort(name, number, protocol))
-    return tuple(ports)
+            ports.append(shared_tuple(ContainerPort(name and text(name), number, text(protocol))))
+    return shared_tuple(tuple(ports))

@@ -16,6 +16,7 @@ import attrs
 from kuberouter.model import fields
 from kuberouter.model.errors import FieldError
 from kuberouter.model.labels import NO_LABELS, Labels
+from kuberouter.model.shared import shared, shared_tuple, text
 
 Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
 OPERATORS: tuple[Operator, ...] = ("In", "NotIn", "Exists", "DoesNotExist")
@@ -58,7 +59,7 @@ class Requirement:
         if operator in ("Exists", "DoesNotExist") and values:
             raise FieldError(f"{path}.values", f"must be empty for {operator}")
         op: Operator = operator  # narrowed by the OPERATORS check above
-        return cls(key=key, operator=op, values=frozenset(values))
+        return shared(cls(key=text(key), operator=op, values=frozenset(map(text, values))))
 
 
 @attrs.frozen(kw_only=True)
@@ -97,6 +98,5 @@ class LabelSelector:
             Requirement.from_k8s(element, element_path)
             for element_path, element in fields.objects(d, "matchExpressions", path)
         )
-        return cls(
-            match_labels=fields.labels(d, "matchLabels", path), match_expressions=expressions
-        )
+        labels = fields.labels(d, "matchLabels", path)
+        return shared(cls(match_labels=labels, match_expressions=shared_tuple(expressions)))

@@ -17,7 +17,7 @@ import attrs
 from kuberouter.model import fields
 from kuberouter.model.errors import FieldError, InvalidObject
 from kuberouter.model.labels import NO_LABELS, Labels
-from kuberouter.model.node import kube_router_annotations
+from kuberouter.model.node import cidr, kube_router_annotations
 from kuberouter.model.objects import PROTOCOLS
 
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
@@ -56,9 +56,7 @@ class ServicePort:
             target = int(raw) if raw.isdigit() else raw
         elif raw is not None and raw != "":
             target = fields.integer(raw, f"{path}.targetPort", 1, 65535)
-        node_port = None
-        if d.get("nodePort") is not None:
-            node_port = fields.integer(d["nodePort"], f"{path}.nodePort", 1, 65535)
+        node_port = _optional_port(d, "nodePort", path)
         name = fields.string(d, "name", path, default="")
         return cls(name=name, protocol=protocol, port=port, target_port=target, node_port=node_port)
 
@@ -84,6 +82,8 @@ class Service:
     requested_load_balancer_ip: str = ""  # spec.loadBalancerIP (deprecated upstream, honoured)
     ip_families: tuple[IPFamily, ...] = ()
     ip_family_policy: FamilyPolicy = "SingleStack"
+    load_balancer_source_ranges: tuple[str, ...] = ()  # normalised networks
+    health_check_node_port: int | None = None
 
     @property
     def key(self) -> str:
@@ -137,6 +137,8 @@ class Service:
                 for path, value in fields.items(spec, "ipFamilies", "spec")
             ),
             ip_family_policy=_choice(spec, "ipFamilyPolicy", FAMILY_POLICIES),
+            load_balancer_source_ranges=_source_ranges(spec),
+            health_check_node_port=_optional_port(spec, "healthCheckNodePort"),
         )
 
 
@@ -182,6 +184,18 @@ def _ingress_ips(d: Mapping[str, Any]) -> tuple[str, ...]:
         if entry.get("ip")  # an entry may carry only a hostname
     ]
     return tuple(dict.fromkeys(found))
+
+
+def _source_ranges(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    found = [
+        cidr(value, path) for path, value in fields.items(spec, "loadBalancerSourceRanges", "spec")
+    ]
+    return tuple(dict.fromkeys(found))
+
+
+def _optional_port(obj: Mapping[str, Any], key: str, path: str = "spec") -> int | None:
+    value = obj.get(key)
+    return None if value is None else fields.integer(value, f"{path}.{key}", 1, 65535)
 
 
 def _affinity_timeout(spec: Mapping[str, Any]) -> int:

@@ -21,7 +21,7 @@ from kuberouter.netpol.pod_chains import (
     pod_chain,
     top_chains,
 )
-from kuberouter.netpol.policy_chains import policy_chain
+from kuberouter.netpol.policy_chains import IndexSource, policy_chain
 from kuberouter.netpol.ruleset import FAMILIES, Chain, DesiredState, Family, IPSet, Ruleset
 
 DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
@@ -102,8 +102,9 @@ def _compile_family(
         in_family = [pod for pod in targets if pod.ips_of_family(family)]
         if not in_family:
             continue
+        source = IndexSource(index, policy)
         policy_chains.append(
-            policy_chain(policy, direction, family, targets=in_family, index=index, sets=sets)
+            policy_chain(policy, direction, family, targets=in_family, sets=sets, source=source)
         )
         for pod in in_family:
             isolating[(pod.key, direction)].append(policy)

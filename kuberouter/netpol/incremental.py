@@ -2,70 +2,39 @@
 
 `compile_node` stays the reference (a pure function of a snapshot); this builds the same
 DesiredState from the same pieces (policy_chain, pod_chain, top_chains), kept per object,
-and on a change recomputes only what depends on it:
+and on a change redoes only what depends on it, so its cost follows what changed, not
+the size of the cluster:
 
-- a policy's unit (its chains and own sets, per family) depends on the policy, the local
-  pods it selects, the pods its peers select anywhere in the cluster, and the labels of
-  the namespaces its namespace-selector peers look at;
-- a shared named-port set depends on the pods declaring that port name;
+- a policy active on this node (one selecting a local pod) is a `units.Unit`: compiled
+  from the label index when the policy changes, reshaped (chains and target set) when
+  its local targets change;
+- a pod change moves that one pod in or out of the peer sets of the active policies
+  whose peers match its old or new version, and of the shared named-port sets; a
+  namespace change does the same for the pods of that namespace and the rules whose
+  namespace selectors it starts or stops matching: only the changed sets get new
+  versions (`members.Members`, cheap to make and to diff);
 - a local pod's chains depend on the pod and on which policies isolate it;
 - the top chains depend on every local pod's chains (one rule per local address: cheap).
 
-A pod change is matched against the targets of the policies of its namespace (if the
-pod is local) and against the peers of the policies active on this node (those selecting
-a local pod; a policy selecting none compiles to nothing); a namespace change against
-their namespace selectors. Changes are only recorded until `state()`, so a burst costs
-one recompute per object. Unchanged objects are reused as they are, which keeps the back
-end's diff cheap. The result equals `compile_node` of the same objects (a property test
-checks it); the controller's periodic reconcile starts over from a snapshot anyway.
+Target changes are only recorded until `state()`, so a burst costs one reshape per
+policy. Unchanged objects are reused as they are, which keeps the back end's diff cheap.
+The result equals `compile_node` of the same objects (a property test checks it), which
+is why the controller keeps one compiler for its whole life (it starts over from a
+snapshot only after a failed sync).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
-import attrs
-
-from kuberouter.model import LabelSelector, Namespace, NetworkPolicy, Pod
-from kuberouter.model.networkpolicy import Direction
+from kuberouter.model import Namespace, NetworkPolicy, Pod
 from kuberouter.netpol import names
 from kuberouter.netpol.cluster import actionable
 from kuberouter.netpol.compiler import DIRECTIONS, family_cidrs
-from kuberouter.netpol.index import PodIndex, named_ports
-from kuberouter.netpol.pod_chains import (
-    common_chain,
-    default_deny_chains,
-    pod_chain,
-    top_chains,
-)
-from kuberouter.netpol.policy_chains import named_port_ipset, named_ports_used, policy_chain
+from kuberouter.netpol.index import PodIndex
+from kuberouter.netpol.pod_chains import common_chain, default_deny_chains, pod_chain, top_chains
 from kuberouter.netpol.ruleset import FAMILIES, Chain, DesiredState, Family, IPSet, Ruleset
-
-# A selecting peer: (namespace selector, or None for the policy's own namespace; pods)
-_Peer = tuple[LabelSelector | None, LabelSelector]
-
-
-@attrs.frozen(kw_only=True)
-class _Unit:
-    """What one policy active on this node compiles to."""
-
-    policy: NetworkPolicy
-    targets: frozenset[str]  # local pod keys it selects
-    chains: Mapping[int, tuple[Chain, ...]]  # family -> its chains, ingress first
-    sets: Mapping[int, Mapping[str, IPSet]]  # family -> its own sets
-    named: Mapping[int, tuple[str, ...]]  # family -> shared named-port sets it uses
-    peers: tuple[_Peer, ...]  # what its peer sets depend on
-
-
-def _peers(policy: NetworkPolicy) -> tuple[_Peer, ...]:
-    found = {
-        (peer.namespace_selector, peer.pod_selector or LabelSelector.everything())
-        for direction in DIRECTIONS
-        for rule in policy.rules(direction)
-        for peer in rule.peers
-        if peer.ip_block is None
-    }
-    return tuple(found)
+from kuberouter.netpol.units import NamedSets, Unit
 
 
 class IncrementalCompiler:
@@ -87,21 +56,22 @@ class IncrementalCompiler:
         self._node_object_ips: tuple[str, ...] = ()
         self._index = PodIndex()
         self._node_pods: dict[str, Pod] = {}  # every pod on this node (node addresses)
-        self._local: set[str] = set()  # this node's policy-actionable pods
+        self._local: dict[str, set[str]] = {}  # namespace -> this node's actionable pods
         self._policies: dict[str, NetworkPolicy] = {}
         self._policies_by_namespace: dict[str, set[str]] = {}
-        self._units: dict[str, _Unit] = {}
+        self._units: dict[str, Unit] = {}
+        self._named = NamedSets()
         self._isolating: dict[str, set[str]] = {}  # local pod -> policies selecting it
-        self._named: dict[str, IPSet] = {}  # shared named-port sets by name
-        self._pod_chains: dict[str, Mapping[int, tuple[Chain, ...]]] = {}
+        self._pod_chains: dict[str, dict[int, tuple[Chain, ...]]] = {}
         self._top: dict[int, list[Chain]] = {}
         self._deny: dict[int, list[Chain]] = {}
         self._common = {family: common_chain(family) for family in self.families}
-        self._dirty_policies: set[str] = set()
-        self._dirty_pods: set[str] = set()
-        self._dirty_named: set[tuple[str, str]] = set()
+        self._dirty_policies: set[str] = set()  # compile again from the index
+        self._dirty_targets: set[str] = set()  # local targets may have changed
+        self._dirty_units: set[str] = set()  # peer sets' members changed
+        self._dirty_pods: set[str] = set()  # local pods whose chains to redo
         self._state: DesiredState | None = None
-        self.recomputed = 0  # policy units rebuilt (tests and the bench look)
+        self.recomputed = 0  # units compiled from the index (tests and the bench look)
 
     # -- changes ------------------------------------------------------------------------
 
@@ -119,43 +89,41 @@ class IncrementalCompiler:
 
     def set_pod(self, key: str, pod: Pod | None) -> None:
         """A pod added, changed or (None) deleted."""
-        old = self._index.get(key)
-        new = pod if pod is not None and actionable(pod) else None
-        for version in (old, new):
-            if version is not None:
-                self._touch_pod(version)
         if pod is not None and pod.node_name == self.node:
             self._node_pods[key] = pod
-        else:
-            self._node_pods.pop(key, None)
+            self._state = None  # this node's addresses may change
+        elif self._node_pods.pop(key, None) is not None:
+            self._state = None
+        old = self._index.get(key)
+        new = pod if pod is not None and actionable(pod) else None
+        if old is None and new is None:
+            return
         self._index.remove(key)
-        self._local.discard(key)
+        namespace = key.partition("/")[0]
+        local = self._local.get(namespace)
+        if local is not None:
+            local.discard(key)
+            if not local:
+                del self._local[namespace]
         if new is not None:
             self._index.add(new)
             if new.node_name == self.node:
-                self._local.add(key)
-        self._state = None
-
-    def _touch_pod(self, pod: Pod) -> None:
-        """Mark what depends on this version of a pod."""
-        if pod.node_name == self.node:
-            self._dirty_pods.add(pod.key)
-            for policy_key in self._policies_by_namespace.get(pod.namespace, ()):
-                if self._policies[policy_key].pod_selector.matches(pod.labels):
-                    self._dirty_policies.add(policy_key)
-        namespace_labels = self._index.namespace_labels(pod.namespace)
+                self._local.setdefault(namespace, set()).add(key)
+        labels = self._index.namespace_labels(namespace)
         for policy_key, unit in self._units.items():
-            if any(
-                pods.matches(pod.labels)
-                and (
-                    pod.namespace == unit.policy.namespace
-                    if spaces is None
-                    else spaces.matches(namespace_labels)
-                )
-                for spaces, pods in unit.peers
-            ):
-                self._dirty_policies.add(policy_key)
-        self._dirty_named.update(named_ports(pod))
+            if unit.update_peers(key, old, new, labels):
+                self._dirty_units.add(policy_key)
+        self._named.update(old, new)
+        for version in (old, new):
+            if version is not None and version.node_name == self.node:
+                self._touch_local(version)
+
+    def _touch_local(self, pod: Pod) -> None:
+        """Mark what depends on this version of a local pod."""
+        self._dirty_pods.add(pod.key)
+        for policy_key in self._policies_by_namespace.get(pod.namespace, ()):
+            if self._policies[policy_key].pod_selector.matches(pod.labels):
+                self._dirty_targets.add(policy_key)
 
     def set_namespace(self, name: str, namespace: Namespace | None) -> None:
         """A Namespace object added, changed or (None) deleted."""
@@ -164,13 +132,13 @@ class IncrementalCompiler:
         new = self._index.namespace_labels(name)
         if old == new:
             return
+        pods = [self._index.pod(key) for key in self._index.pods_in(name)]
         for policy_key, unit in self._units.items():
-            if any(
-                spaces is not None and (spaces.matches(old) or spaces.matches(new))
-                for spaces, _ in unit.peers
-            ):
-                self._dirty_policies.add(policy_key)
-        self._state = None
+            for peers in unit.peers.values():
+                if any(spaces.matches(old) != spaces.matches(new) for spaces in peers.by_namespace):
+                    for pod in pods:
+                        if peers.update(pod.key, pod, pod, new):
+                            self._dirty_units.add(policy_key)
 
     def set_policy(self, key: str, policy: NetworkPolicy | None) -> None:
         """A NetworkPolicy added, changed or (None) deleted."""
@@ -186,96 +154,75 @@ class IncrementalCompiler:
     # -- the result ---------------------------------------------------------------------
 
     def state(self) -> DesiredState:
-        """The DesiredState `compile_node` would give for the objects set so far."""
-        if self._state is None or self._dirty_policies or self._dirty_pods:
-            self._flush()
+        """The DesiredState `compile_node` would give for the objects set so far (the same
+        object as last time when the changes since left it as it was)."""
+        if self._flush() or self._state is None:
             rulesets: dict[int, Ruleset] = {
                 family: self._ruleset(family) for family in self.families
             }
             self._state = DesiredState(node=self.node, rulesets=rulesets)
         return self._state
 
-    def _flush(self) -> None:
-        for port, protocol in self._dirty_named:
-            for family in self.families:
-                name = names.named_port_set(port, protocol, family)
-                if name in self._named:
-                    self._named[name] = named_port_ipset(port, protocol, family, self._index)
-        self._dirty_named.clear()
-        dirty, self._dirty_policies = self._dirty_policies, set()
-        for key in dirty:
-            self._rebuild_unit(key)
+    def _flush(self) -> bool:
+        """Redo what the changes since the last flush touched; whether anything was."""
+        policies, self._dirty_policies = self._dirty_policies, set()
+        targets, self._dirty_targets = self._dirty_targets - policies, set()
+        for key in policies:
+            self._place(key, rebuild=True)
+        for key in targets:
+            self._place(key, rebuild=False)
+        units, self._dirty_units = self._dirty_units, set()
+        for key in units - policies:
+            if key in self._units:
+                self._units[key].refresh()
+        used = {shared for unit in self._units.values() for shared in _named(unit)}
+        named = self._named.refresh(used)
         pods, self._dirty_pods = self._dirty_pods, set()
         for key in pods:
             self._rebuild_pod(key)
-        if pods or not self._top:
+        top = pods or not self._top
+        if top:
             self._top = {family: self._top_chains(family) for family in self.families}
             self._deny = {family: self._deny_chains(family) for family in self.families}
+        self._index.forget_answers()  # single changes select little: keep memory instead
+        return bool(policies or targets or units or named or top)
 
-    def _rebuild_unit(self, key: str) -> None:
-        old = self._units.pop(key, None)
-        policy = self._policies.get(key)
-        unit = self._compile_unit(policy) if policy is not None else None
+    def _place(self, key: str, *, rebuild: bool) -> None:
+        """Make the unit of policy `key` match its local targets now; `rebuild`: compile
+        it from the index (the policy changed) even if it exists."""
+        old = self._units.get(key)
         before = old.targets if old is not None else frozenset()
-        after = unit.targets if unit is not None else frozenset()
-        if unit is not None:
+        old_policy = old.policy if old is not None else None
+        policy = self._policies.get(key)
+        keys: frozenset[str] = frozenset()
+        if policy is not None and any(policy.affects(d) for d in DIRECTIONS):
+            keys = frozenset(
+                pod_key
+                for pod_key in self._local.get(policy.namespace, ())
+                if policy.pod_selector.matches(self._index.pod(pod_key).labels)
+            )
+        unit = old if old is not None and not rebuild else None
+        if keys and policy is not None:
+            if unit is None:
+                unit = Unit(policy, self.families, self._index)
+                self.recomputed += 1
+            targets = [self._index.pod(pod_key) for pod_key in sorted(keys)]
+            unit.reshape(targets, self._named, self._index)
             self._units[key] = unit
+        else:
+            unit = None
+            self._units.pop(key, None)
+        after = unit.targets if unit is not None else frozenset()
         for pod_key in before - after:
             self._isolating.get(pod_key, set()).discard(key)
         for pod_key in after - before:
             self._isolating.setdefault(pod_key, set()).add(key)
-        if old is None or unit is None or before != after or old.policy != policy:
+        if old is None or unit is None or before != after or old_policy != unit.policy:
             self._dirty_pods.update(before | after)
-        self.recomputed += 1
-
-    def _compile_unit(self, policy: NetworkPolicy) -> _Unit | None:
-        keys = self._index.select(policy.namespace, policy.pod_selector) & self._local
-        directions = [direction for direction in DIRECTIONS if policy.affects(direction)]
-        if not keys or not directions:
-            return None
-        targets = [self._index.pod(pod_key) for pod_key in sorted(keys)]
-        chains: dict[int, tuple[Chain, ...]] = {}
-        own: dict[int, Mapping[str, IPSet]] = {}
-        shared: dict[int, tuple[str, ...]] = {}
-        for family in self.families:
-            in_family = [pod for pod in targets if pod.ips_of_family(family)]
-            if not in_family:
-                continue
-            seeded = self._seed_named(policy, directions, family)
-            sets = dict(seeded)
-            chains[family] = tuple(
-                policy_chain(
-                    policy, direction, family, targets=in_family, index=self._index, sets=sets
-                )
-                for direction in directions
-            )
-            own[family] = {name: ipset for name, ipset in sets.items() if name not in seeded}
-            shared[family] = tuple(seeded)
-        return _Unit(
-            policy=policy,
-            targets=frozenset(keys),
-            chains=chains,
-            sets=own,
-            named=shared,
-            peers=_peers(policy),
-        )
-
-    def _seed_named(
-        self, policy: NetworkPolicy, directions: Sequence[Direction], family: Family
-    ) -> dict[str, IPSet]:
-        """The shared named-port sets the policy's chains will use, made if new."""
-        seeded: dict[str, IPSet] = {}
-        for direction in directions:
-            for port, protocol in sorted(named_ports_used(policy, direction)):
-                name = names.named_port_set(port, protocol, family)
-                if name not in self._named:
-                    self._named[name] = named_port_ipset(port, protocol, family, self._index)
-                seeded[name] = self._named[name]
-        return seeded
 
     def _rebuild_pod(self, key: str) -> None:
         pod = self._index.get(key)
-        if pod is None or key not in self._local:
+        if pod is None or pod.node_name != self.node:
             self._pod_chains.pop(key, None)
             self._isolating.pop(key, None)
             return
@@ -306,7 +253,8 @@ class IncrementalCompiler:
     def _deny_chains(self, family: Family) -> list[Chain]:
         if not family_cidrs(self._deny_cidrs, family):
             return []
-        return default_deny_chains(family, [self._index.pod(key) for key in sorted(self._local)])
+        local = sorted(key for keys in self._local.values() for key in keys)
+        return default_deny_chains(family, [self._index.pod(key) for key in local])
 
     def _ruleset(self, family: Family) -> Ruleset:
         chains = [self._common[family], *self._deny[family]]
@@ -315,7 +263,8 @@ class IncrementalCompiler:
             unit = self._units[key]
             chains += unit.chains.get(family, ())
             sets.update(unit.sets.get(family, {}))
-            sets.update((name, self._named[name]) for name in unit.named.get(family, ()))
+            for shared in unit.named.get(family, ()):
+                sets[names.named_port_set(*shared)] = self._named.get(*shared, self._index)
         for key in sorted(self._pod_chains):
             chains += self._pod_chains[key].get(family, ())
         chains += self._top[family]
@@ -339,3 +288,7 @@ class IncrementalCompiler:
             if pod.host_network:
                 found.update(pod.ips)
         return frozenset(found)
+
+
+def _named(unit: Unit) -> Iterable[tuple[str, str, Family]]:
+    return (shared for family_shared in unit.named.values() for shared in family_shared)

@@ -1,22 +1,21 @@
-"""Build a Cluster from already-parsed Kubernetes documents (YAML/JSON decoding is the
-caller's job). Invalid objects are collected, not raised, so one bad object costs only
-itself; kinds the firewall does not use are counted and skipped; `kind: List` is
-flattened; a later object with the same kind and name replaces an earlier one, as
-`kubectl apply` would.
+"""Build a Cluster from already-parsed Kubernetes documents (model/documents.py reads
+them: invalid objects are collected, `kind: List` flattened, later objects replace
+earlier ones). Kinds the firewall does not use are counted as ignored.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
-from kuberouter.model import KINDS, InvalidObject, Namespace, NetworkPolicy, Pod
+from kuberouter.model import InvalidObject
+from kuberouter.model.documents import parse_documents
 from kuberouter.netpol.cluster import Cluster
 
-_Object = Namespace | Pod | NetworkPolicy
+_USED = {"Namespace", "Pod", "NetworkPolicy"}
 
 
 @attrs.frozen(kw_only=True)
@@ -27,56 +26,14 @@ class Loaded:
 
 
 def load_objects(documents: Iterable[Any]) -> Loaded:
-    found: dict[tuple[str, str], _Object] = {}
-    problems: list[InvalidObject] = []
-    ignored: Counter[str] = Counter()
-    for where, document in _flatten(documents):
-        if not isinstance(document, Mapping):
-            problems.append(InvalidObject("document", where, "not a Kubernetes object"))
-            continue
-        kind = document.get("kind")
-        parser = KINDS.get(kind) if isinstance(kind, str) else None
-        if parser is None:
-            ignored[str(kind)] += 1
-            continue
-        try:
-            value = parser(document)
-        except InvalidObject as problem:
-            problems.append(problem)
-            continue
-        if isinstance(value, Namespace | Pod | NetworkPolicy):
-            found[(str(kind), _identity(value))] = value
-        else:
-            ignored[str(kind)] += 1  # a kind the model knows but the firewall does not use
-    values = list(found.values())
+    parsed = parse_documents(documents)
+    ignored = Counter(parsed.ignored)
+    for kind, _ in parsed.objects:
+        if kind not in _USED:
+            ignored[kind] += 1  # a kind the model knows but the firewall does not use
     cluster = Cluster.build(
-        namespaces=[value for value in values if isinstance(value, Namespace)],
-        pods=[value for value in values if isinstance(value, Pod)],
-        policies=[value for value in values if isinstance(value, NetworkPolicy)],
+        namespaces=parsed.of_kind("Namespace").values(),
+        pods=parsed.of_kind("Pod").values(),
+        policies=parsed.of_kind("NetworkPolicy").values(),
     )
-    return Loaded(cluster=cluster, problems=tuple(problems), ignored=dict(ignored))
-
-
-def _identity(value: _Object) -> str:
-    return value.name if isinstance(value, Namespace) else value.key
-
-
-def _flatten(documents: Iterable[Any]) -> Iterator[tuple[str, Any]]:
-    """(position, object) for each document, descending into `kind: List` items."""
-    for number, document in enumerate(documents, start=1):
-        if document is None:
-            continue  # an empty YAML document ("---" twice)
-        if isinstance(document, Mapping) and _is_list(document.get("kind")):
-            items = document.get("items") or []
-            if not isinstance(items, list):
-                yield f"#{number}", items
-                continue
-            for position, item in enumerate(items):
-                yield f"#{number}.items[{position}]", item
-        else:
-            yield f"#{number}", document
-
-
-def _is_list(kind: object) -> bool:
-    # `kubectl get -o yaml` writes kind: List; API list responses say PodList etc.
-    return isinstance(kind, str) and kind.endswith("List")
+    return Loaded(cluster=cluster, problems=parsed.problems, ignored=dict(ignored))

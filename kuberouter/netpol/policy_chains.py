@@ -8,12 +8,17 @@ its own hash:net set (one set per block keeps `except` exact: ipset's most-speci
 shared hash:ip,port set per (name, protocol) of every pod declaring it, matched on
 (daddr, proto, dport), so a name resolves per destination pod. A rule whose peers all
 belong to the other family yields nothing (not "everything").
+
+What the pod and named-port sets hold comes from a `SetSource`: `IndexSource` reads the
+label index (the from-scratch compile); the incremental compiler hands in the members it
+keeps up to date, so reshaping a policy's chains does not select its peers again.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import attrs
 
@@ -38,8 +43,43 @@ class _PortMatch:
     origin: str = ""
 
 
-def family_ips(pods: Iterable[Pod], family: Family) -> tuple[str, ...]:
-    return tuple(sorted({ip for pod in pods for ip in pod.ips_of_family(family)}))
+def family_ips(pods: Iterable[Pod], family: Family) -> set[str]:
+    return {ip for pod in pods for ip in pod.ips_of_family(family)}
+
+
+class SetSource(Protocol):
+    def peer_ips(self, direction: Direction, number: int, family: Family) -> Iterable[str]:
+        """Addresses of the pods the pod/namespace-selector peers of rule `number` select."""
+        ...
+
+    def named_port_set(self, port: str, protocol: str, family: Family) -> IPSet:
+        """The shared set of the pods declaring `port`/`protocol`."""
+        ...
+
+
+@attrs.frozen
+class IndexSource:
+    """Set contents straight from the label index, for one policy."""
+
+    index: PodIndex
+    policy: NetworkPolicy
+
+    def peer_ips(self, direction: Direction, number: int, family: Family) -> set[str]:
+        keys = rule_peer_keys(self.index, self.policy, self.policy.rules(direction)[number])
+        return family_ips((self.index.pod(key) for key in keys), family)
+
+    def named_port_set(self, port: str, protocol: str, family: Family) -> IPSet:
+        entries = indexed_named_port_entries(self.index, port, protocol, family)
+        return named_port_ipset(port, protocol, family, entries)
+
+
+def rule_peer_keys(index: PodIndex, policy: NetworkPolicy, rule: PolicyRule) -> set[str]:
+    """Keys of the pods a rule's pod/namespace-selector peers select, anywhere."""
+    keys: set[str] = set()
+    for peer in rule.peers:
+        if peer.ip_block is None:
+            keys |= index.peer_pods(policy.namespace, peer)
+    return keys
 
 
 def policy_chain(
@@ -48,11 +88,11 @@ def policy_chain(
     family: Family,
     *,
     targets: Sequence[Pod],
-    index: PodIndex,
     sets: dict[str, IPSet],
+    source: SetSource,
 ) -> Chain:
     """Build the chain for `policy`/`direction`; add the sets it uses to `sets`."""
-    return _Builder(policy, direction, family, index, sets).chain(targets)
+    return _Builder(policy, direction, family, source, sets).chain(targets)
 
 
 @attrs.define
@@ -60,7 +100,7 @@ class _Builder:
     policy: NetworkPolicy
     direction: Direction
     family: Family
-    index: PodIndex
+    source: SetSource
     sets: dict[str, IPSet]
 
     def chain(self, targets: Sequence[Pod]) -> Chain:
@@ -85,7 +125,7 @@ class _Builder:
         self,
         name: str,
         kind: SetType,
-        entries: Sequence[str],
+        entries: Iterable[str],
         comment: str,
         nomatch: Sequence[str] = (),
     ) -> None:
@@ -93,7 +133,7 @@ class _Builder:
             name=name,
             type=kind,
             family=self.family,
-            entries=tuple(entries),
+            entries=entries,
             nomatch=tuple(nomatch),
             comment=f"{self.policy.key} {comment}",
         )
@@ -111,14 +151,11 @@ class _Builder:
         matches: list[_PeerMatch] = []
         selecting = [i for i, peer in enumerate(rule.peers) if peer.ip_block is None]
         if selecting:
-            keys: set[str] = set()
-            for i in selecting:
-                keys |= self.index.peer_pods(policy.namespace, rule.peers[i])
-            pods = [self.index.pod(key) for key in keys]
             name = names.rule_pods_set(
                 policy.namespace, policy.name, direction, number, self.family
             )
-            self._add(name, "hash:ip", family_ips(pods, self.family), f"{where} pod peers")
+            entries = self.source.peer_ips(direction, number, self.family)
+            self._add(name, "hash:ip", entries, f"{where} pod peers")
             matches.append(_PeerMatch(name, f"{where} {label}[{','.join(map(str, selecting))}]"))
         for i, peer in enumerate(rule.peers):
             if peer.ip_block is None or peer.ip_block.family != self.family:
@@ -145,7 +182,7 @@ class _Builder:
             return _PortMatch(protocol=protocol, dport=dport, origin=origin)
         name = names.named_port_set(entry.port, entry.protocol, self.family)
         if name not in self.sets:
-            self.sets[name] = named_port_ipset(entry.port, entry.protocol, self.family, self.index)
+            self.sets[name] = self.source.named_port_set(entry.port, entry.protocol, self.family)
         return _PortMatch(protocol=protocol, ip_port_set=name, origin=f"{origin} ({entry.port})")
 
     def _allow(self, target: str, peer: _PeerMatch, port: _PortMatch) -> tuple[Rule, Rule]:
@@ -170,21 +207,32 @@ class _Builder:
         return match, done
 
 
-def named_port_ipset(port: str, protocol: str, family: Family, index: PodIndex) -> IPSet:
-    """The shared hash:ip,port set of every indexed pod declaring `port`/`protocol`."""
-    proto = protocol.lower()
-    entries = {
-        f"{ip},{proto}:{number}"
-        for pod, number in index.named_port(port, protocol)
-        for ip in pod.ips_of_family(family)
-    }
+def named_port_ipset(port: str, protocol: str, family: Family, entries: Iterable[str]) -> IPSet:
+    """The shared hash:ip,port set of the pods declaring `port`/`protocol`."""
     return IPSet(
         name=names.named_port_set(port, protocol, family),
         type="hash:ip,port",
         family=family,
-        entries=tuple(sorted(entries)),
+        entries=entries,
         comment=f"pods declaring port {port}/{protocol}",
     )
+
+
+def indexed_named_port_entries(
+    index: PodIndex, port: str, protocol: str, family: Family
+) -> list[str]:
+    """The members of a named-port set, for every indexed pod declaring the port."""
+    return [
+        entry
+        for pod, number in index.named_port(port, protocol)
+        for entry in named_port_entries(pod, number, protocol, family)
+    ]
+
+
+def named_port_entries(pod: Pod, number: int, protocol: str, family: Family) -> list[str]:
+    """One pod's members of a named-port set ("ip,proto:port")."""
+    proto = protocol.lower()
+    return [f"{ip},{proto}:{number}" for ip in pod.ips_of_family(family)]
 
 
 def named_ports_used(policy: NetworkPolicy, direction: Direction) -> set[tuple[str, str]]:

@@ -33,7 +33,7 @@ def render_nft(ruleset: Ruleset) -> str:
     table = f"{family} {table_name(ruleset.family)}"
     lines = [f"add table {table}", f"delete table {table}", f"table {table} {{"]
     for ipset in ruleset.sets.values():
-        lines += _set(ipset, ruleset.family)
+        lines += _set(ipset)
     for chain in ruleset.chains.values():
         lines.append(f"\tchain {chain.name} {{")
         if chain.hook is not None:
@@ -49,18 +49,27 @@ def _set_name(name: str) -> str:
     return name.removeprefix(IPV6_SET_PREFIX)
 
 
-def _set(ipset: IPSet, family: int) -> list[str]:
-    address = "ipv4_addr" if family == 4 else "ipv6_addr"
-    lines = [f"\tset {_set_name(ipset.name)} {{"]
+def set_type(ipset: IPSet) -> tuple[list[str], list[str]]:
+    """The parts of a set's nft type, and its flags."""
+    address = "ipv4_addr" if ipset.family == 4 else "ipv6_addr"
     if ipset.type == "hash:ip,port":
-        lines.append(f"\t\ttype {address} . inet_proto . inet_service")
-        elements = [element(ipset, entry) for entry in ipset.entries]
-    elif ipset.type == "hash:net":
-        lines += [f"\t\ttype {address}", "\t\tflags interval"]
-        elements = _effective_networks(ipset)
-    else:
-        lines.append(f"\t\ttype {address}")
-        elements = list(ipset.entries)
+        return [address, "inet_proto", "inet_service"], []
+    if ipset.type == "hash:net":
+        return [address], ["interval"]
+    return [address], []
+
+
+def set_members(ipset: IPSet) -> list[str]:
+    """What the nft set holds, in the compiler's notation (hash:net: its effective
+    networks), sorted."""
+    return _effective_networks(ipset) if ipset.type == "hash:net" else sorted(ipset.entries)
+
+
+def _set(ipset: IPSet) -> list[str]:
+    parts, flags = set_type(ipset)
+    lines = [f"\tset {_set_name(ipset.name)} {{", f"\t\ttype {' . '.join(parts)}"]
+    lines += [f"\t\tflags {flag}" for flag in flags]
+    elements = [element(ipset, member) for member in set_members(ipset)]
     if elements:
         lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
     lines.append("\t}")

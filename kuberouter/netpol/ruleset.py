@@ -8,10 +8,12 @@ a trace can explain itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import attrs
+
+from kuberouter.netpol.members import Members
 
 SetType = Literal["hash:ip", "hash:net", "hash:ip,port"]
 Family = Literal[4, 6]
@@ -27,16 +29,22 @@ TERMINAL_TARGETS = frozenset({"ACCEPT", "DROP", "REJECT"})
 NON_TERMINAL_TARGETS = frozenset({"MARK", "NFLOG"})
 
 
+def _members(entries: Iterable[str]) -> Members:
+    return entries if isinstance(entries, Members) else Members.of(entries)
+
+
 @attrs.frozen(kw_only=True)
 class IPSet:
     """hash:ip entries are addresses; hash:net entries are CIDRs (`nomatch` carves holes,
     the most specific prefix wins, as ipset does); hash:ip,port entries read
-    "ip,proto:port" (ipset's own syntax, proto lower case)."""
+    "ip,proto:port" (ipset's own syntax, proto lower case). `entries` is a `Members`
+    (any iterable of strings is turned into one), so a new version of a big set that
+    differs by a few entries is cheap to make and to diff."""
 
     name: str
     type: SetType
     family: Family
-    entries: tuple[str, ...] = ()
+    entries: Members = attrs.field(factory=Members.of, converter=_members)
     nomatch: tuple[str, ...] = ()
     comment: str = ""
 

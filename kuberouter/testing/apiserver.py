@@ -8,7 +8,8 @@
         srv.store.latency = 0.5       # a slow server
 
 From the shell: python -m kuberouter.testing.apiserver --port 6443 --token T --seed F.yaml
-prints its URL once it accepts connections, then serves until interrupted.
+prints its URL once it accepts connections, then serves until interrupted. With
+`audit_log=FILE` (--audit-log FILE) every request is recorded as an audit event (audit.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Self
 
 import yaml
 
+from kuberouter.testing.audit import AuditLog
 from kuberouter.testing.httpserver import ApiHTTPServer
 from kuberouter.testing.store import Store
 from kuberouter.testing.tls import Credentials, make_credentials
@@ -68,8 +70,10 @@ class ApiServer:
         namespace_deletion_delay: float = 1.0,
         tls: bool = True,
         tls_hosts: Sequence[str] = (),
+        audit_log: str | os.PathLike[str] | None = None,
     ) -> None:
         self.token = token
+        self.audit_log = AuditLog(audit_log) if audit_log is not None else None
         # HTTPS by default: kubectl sends a kubeconfig token only over TLS.
         self.credentials = tls_credentials([host, *tls_hosts]) if tls else None
         self.store = Store(
@@ -88,6 +92,7 @@ class ApiServer:
             bookmark_interval=bookmark_interval,
             max_watch_seconds=max_watch_seconds,
             ssl_context=self.credentials.server_context() if self.credentials else None,
+            audit_log=self.audit_log,
         )
         self._thread: threading.Thread | None = None
 
@@ -132,6 +137,8 @@ class ApiServer:
             self._thread.join(timeout=5)
         self._httpd.close_connections()
         self._httpd.server_close()
+        if self.audit_log is not None:
+            self.audit_log.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -209,6 +216,10 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="HOST",
         help="extra name or IP for the serving certificate",
     )
+    parser.add_argument(
+        "--audit-log", type=Path, metavar="FILE",
+        help="append a JSON line per request: verb, resource, User-Agent (audit.k8s.io/v1)",
+    )  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     return parser.parse_args(argv)
 
@@ -221,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.bind, port=args.port, token=token, seed=args.seed,
         history_size=args.history_size, bookmark_interval=args.bookmark_interval,
         service_cidr=args.service_cidr, tls=not args.no_tls, tls_hosts=args.tls_host,
+        audit_log=args.audit_log,
     )  # fmt: skip
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

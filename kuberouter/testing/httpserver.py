@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from kuberouter.testing import errors, patch, protobuf, routes, tables, watch
+from kuberouter.testing import audit, errors, patch, protobuf, routes, tables, watch
+from kuberouter.testing.audit import AuditLog
 from kuberouter.testing.errors import ApiError
 from kuberouter.testing.routes import Route
 from kuberouter.testing.selectors import object_predicate
@@ -48,8 +49,10 @@ class ApiHTTPServer(ThreadingHTTPServer):
         bookmark_interval: float = 60.0,
         max_watch_seconds: float = 1800.0,
         ssl_context: ssl.SSLContext | None = None,
+        audit_log: AuditLog | None = None,
     ) -> None:
         self.store = store
+        self.audit_log = audit_log
         self.ssl_context = ssl_context
         self.token = token
         self.bookmark_interval = bookmark_interval
@@ -171,19 +174,30 @@ class ApiHandler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, body: bytes) -> None:
         if path.rstrip("/") in ("/healthz", "/livez", "/readyz"):
+            self._audit(method, None)
             self._send_bytes(200, b"ok", "text/plain; charset=utf-8")
             return
         document = routes.discovery_document(path, self.server.address)
         if document is not None:
+            self._audit(method, None)
             if method != "GET":
                 raise errors.method_not_allowed(method)
             self._send_json(200, document)
             return
         route = routes.parse(path)
+        self._audit(method, route)
         if route.name is None:
             self._collection(method, route, body)
         else:
             self._object(method, route, body)
+
+    def _audit(self, method: str, route: Route | None) -> None:
+        if self.server.audit_log is not None:
+            record = audit.event(
+                method, self.path, route, watching=self._flag("watch"),
+                user_agent=self.headers.get("User-Agent", ""),
+            )  # fmt: skip
+            self.server.audit_log.write(record)
 
     # Verbs.
 
@@ -265,6 +279,8 @@ class ApiHandler(BaseHTTPRequestHandler):
             limit=self._int_param("limit") or 0,
             continue_token=self.query.get("continue", ""),
             exact_rv=exact,
+            namespace=route.namespace,
+            selective=bool(self.query.get("labelSelector") or self.query.get("fieldSelector")),
         )
         metadata: dict[str, Any] = {"resourceVersion": page.resource_version}
         if page.continue_token:

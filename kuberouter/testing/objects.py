@@ -8,7 +8,6 @@ status is whatever the client or the test writes.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import random
 import re
@@ -27,6 +26,16 @@ _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _NAME_SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 NODE_PORT_RANGE = range(30000, 32768)
 WHOLE_OBJECT = "*"  # an update of spec and status together (test injection, not an API path)
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of a JSON-like value (dicts, lists, scalars): what copy.deepcopy gives
+    for these, several times faster (no memo: these values hold no cycles)."""
+    if isinstance(value, dict):
+        return {key: clone(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [clone(item) for item in value]
+    return value
 
 
 def now_timestamp() -> str:
@@ -54,7 +63,7 @@ def prepare_create(resource: Resource, body: Any, namespace: str | None) -> dict
     if not isinstance(body, dict):
         raise bad_request("the request body must be a JSON object")
     _check_kind(resource, body)
-    obj = copy.deepcopy(body)
+    obj = clone(body)
     meta = obj.setdefault("metadata", {})
     if not isinstance(meta, dict):
         raise bad_request("metadata must be an object")
@@ -103,11 +112,11 @@ def prepare_update(
     if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
         raise bad_request("the request body must be a JSON object with metadata")
     if subresource == "status":
-        new = copy.deepcopy(old)
-        new["status"] = copy.deepcopy(body.get("status", {}))
+        new = clone(old)
+        new["status"] = clone(body.get("status", {}))
         return new
     _check_kind(resource, body)
-    new = copy.deepcopy(body)
+    new = clone(body)
     new["apiVersion"], new["kind"] = resource.api_version, resource.kind
     meta, old_meta = new.setdefault("metadata", {}), old["metadata"]
     for kept in (
@@ -124,7 +133,7 @@ def prepare_update(
     if resource.has_status and subresource != WHOLE_OBJECT:
         new.pop("status", None)
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = clone(old["status"])
     if resource.kind == "Service":
         _keep_allocations(old.get("spec") or {}, new.setdefault("spec", {}))
     return new
@@ -144,7 +153,7 @@ def _keep_allocations(old_spec: dict[str, Any], spec: dict[str, Any]) -> None:
     # Like the real registry, an update that omits allocated values keeps them.
     for field in ("clusterIP", "clusterIPs", "ipFamilyPolicy"):
         if not spec.get(field) and old_spec.get(field):
-            spec[field] = copy.deepcopy(old_spec[field])
+            spec[field] = clone(old_spec[field])
     old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or []}
     for port in spec.get("ports") or []:
         previous = old_ports.get((port.get("port"), port.get("protocol", "TCP")), {})

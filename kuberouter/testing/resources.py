@@ -84,6 +84,16 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Event", "events", True, ("ev",), selectable_fields=(
         "involvedObject.kind", "involvedObject.name", "reason", "type", "source",
     )),
+    # What a deployment of the agent creates (daemonset/): stored as given, nothing acts on them.
+    Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    Resource("", "v1", "Secret", "secrets", True, selectable_fields=("type",)),
+    Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), has_status=True),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    Resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings",
+             False),
+    Resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    Resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
 )  # fmt: skip
 
 

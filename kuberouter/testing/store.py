@@ -4,7 +4,11 @@ Rules:
 - Every change takes the next resourceVersion and appends one event to the history;
   watches and paginated lists read the history, never a copy of the objects.
 - Stored objects are never mutated in place (each write stores a new dict), so events
-  can share them; callers always get deep copies.
+  can share them; callers get deep copies, except a list page's items, which are
+  shallow copies (the HTTP layer only drops their kind and serializes them).
+- Each kind's keys are also kept sorted, and the service IPs and node ports in use are
+  counted as services come and go, so a page of a list, a create and a seed of 100,000
+  objects cost about what they touch, not the size of the store.
 - The history keeps the last `history_size` events. A watch or a continue token older
   than the oldest kept event is answered with 410 Expired, as etcd compaction does.
 """
@@ -75,7 +79,11 @@ class Store:
         self.latency = 0.0  # seconds the HTTP layer waits before answering (a slow server)
         self._cond = threading.Condition(threading.RLock())
         self._objects: dict[Resource, dict[Key, Object]] = {r: {} for r in RESOURCES}
+        self._keys: dict[Resource, list[Key]] = {r: [] for r in RESOURCES}  # sorted
+        self._service_ips: set[str] = set()
+        self._service_ports: set[int] = set()
         self._history: list[Event] = []
+        self._start = 0  # events before this index are forgotten (dropped in batches)
         self._rv = 0
         self._floor = 0  # events with rv <= floor are no longer in the history
         self._epoch = 0  # bumped by drop_watches(); a watch started in an older epoch ends
@@ -100,28 +108,48 @@ class Store:
         limit: int = 0,
         continue_token: str = "",
         exact_rv: int | None = None,
+        namespace: str | None = None,
+        selective: bool = False,
     ) -> Page:
-        """One page of a list, consistent at one resourceVersion across pages (as etcd MVCC)."""
+        """One page of a list, consistent at one resourceVersion across pages (as etcd MVCC).
+
+        `namespace`: the list's namespace (None: every one), so only its keys are walked;
+        `selective`: a label or field selector was given, so, as on the real server, the
+        number of remaining items is left out (it would take a walk to the end)."""
         with self._cond:
             list_rv, after = self._rv, ("", "")
             if continue_token:
                 list_rv, after = _decode_continue(continue_token)
             elif exact_rv is not None:
                 list_rv = exact_rv
-            state = self._state_at(resource, list_rv, bool(continue_token))
-            matching = [state[k] for k in sorted(state) if k > after and predicate(state[k])]
-            page = matching[:limit] if limit > 0 else matching
+            state, keys = self._state_at(resource, list_rv, bool(continue_token))
+            low, high = _key_range(keys, namespace)
+            index = max(low, bisect.bisect_right(keys, after, low, high))
+            page: list[Object] = []
+            while index < high and (limit <= 0 or len(page) < limit):
+                obj = state[keys[index]]
+                index += 1
+                if predicate(obj):
+                    page.append(obj)
             token, remaining = "", None
-            if len(page) < len(matching):
+            more = (
+                any(predicate(state[key]) for key in keys[index:high])
+                if selective
+                else (index < high)
+            )
+            if more:
                 token = _encode_continue(list_rv, key_of(page[-1]))
-                remaining = len(matching) - len(page)
-            return Page(copy.deepcopy(page), str(list_rv), token, remaining)
+                remaining = None if selective else high - index
+            return Page([dict(obj) for obj in page], str(list_rv), token, remaining)
 
-    def _state_at(self, resource: Resource, rv: int, for_continue: bool) -> dict[Key, Object]:
-        """The objects of one kind as they were at `rv`: undo the newer events."""
-        state = dict(self._objects[resource])
+    def _state_at(
+        self, resource: Resource, rv: int, for_continue: bool
+    ) -> tuple[dict[Key, Object], list[Key]]:
+        """The objects of one kind as they were at `rv` (undoing the newer events) and
+        their keys, sorted; at the current version, the store's own (do not change them)."""
         if rv >= self._rv:
-            return state
+            return self._objects[resource], self._keys[resource]
+        state = dict(self._objects[resource])
         if rv < self._floor:
             if for_continue:
                 raise errors.expired(
@@ -135,7 +163,7 @@ class Store:
                     state.pop(key_of(event.obj), None)
                 else:
                     state[key_of(event.old)] = event.old
-        return state
+        return state, sorted(state)
 
     def _require(self, resource: Resource, namespace: str | None, name: str) -> Object:
         obj = self._objects[resource].get((namespace or "", name))
@@ -152,6 +180,19 @@ class Store:
         namespace: str | None = None,
         *,
         dry_run: bool = False,
+        check_namespace: bool = True,
+    ) -> Object:
+        return copy.deepcopy(
+            self._create(resource, body, namespace, dry_run, check_namespace=check_namespace)
+        )
+
+    def _create(
+        self,
+        resource: Resource,
+        body: Any,
+        namespace: str | None,
+        dry_run: bool,
+        *,
         check_namespace: bool = True,
     ) -> Object:
         obj = objects.prepare_create(resource, body, namespace)
@@ -178,7 +219,7 @@ class Store:
             old = self._require(resource, namespace, name)
             if not resource.unconditional_update:
                 objects.require_resource_version(resource, name, body)
-            return self._update_locked(resource, old, body, subresource, dry_run)
+            return copy.deepcopy(self._update_locked(resource, old, body, subresource, dry_run))
 
     def patch(
         self,
@@ -193,13 +234,13 @@ class Store:
         """Read-modify-write under the lock; a resourceVersion in the patch is a precondition."""
         with self._cond:
             old = self._require(resource, namespace, name)
-            return self._update_locked(
-                resource, old, apply(copy.deepcopy(old)), subresource, dry_run
-            )
+            new = apply(copy.deepcopy(old))
+            return copy.deepcopy(self._update_locked(resource, old, new, subresource, dry_run))
 
     def _update_locked(
         self, resource: Resource, old: Object, body: Any, subresource: str | None, dry_run: bool
     ) -> Object:
+        """The stored object after the update (not a copy: do not change it)."""
         name = old["metadata"]["name"]
         meta = body.get("metadata") if isinstance(body, dict) else None
         if isinstance(meta, dict):
@@ -216,7 +257,7 @@ class Store:
         objects.bump_generation(old, new)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         if new == old:
-            return copy.deepcopy(old)  # a no-op write: no new resourceVersion, no event
+            return old  # a no-op write: no new resourceVersion, no event
         return self._commit(resource, MODIFIED, new, old, dry_run)
 
     def delete(
@@ -240,9 +281,9 @@ class Store:
                     raise errors.conflict(resource, name, why)
             if resource.kind == "Namespace" and not dry_run:
                 if self.namespace_deletion_delay > 0:
-                    return self._terminate_namespace(resource, old)
+                    return copy.deepcopy(self._terminate_namespace(resource, old))
                 self._delete_namespace_contents(name)
-            return self._commit(resource, DELETED, copy.deepcopy(old), old, dry_run)
+            return copy.deepcopy(self._commit(resource, DELETED, copy.deepcopy(old), old, dry_run))
 
     def _check_namespace_open(self, resource: Resource, namespace: str, name: str) -> None:
         found = self._namespaces().get(("", namespace))
@@ -253,7 +294,7 @@ class Store:
 
     def _terminate_namespace(self, resource: Resource, old: Object) -> Object:
         if old["metadata"].get("deletionTimestamp"):
-            return copy.deepcopy(old)
+            return old
         new = copy.deepcopy(old)
         new["metadata"]["deletionTimestamp"] = objects.now_timestamp()
         new.setdefault("status", {})["phase"] = "Terminating"
@@ -288,45 +329,73 @@ class Store:
         return next(v for r, v in self._objects.items() if r.kind == "Namespace")
 
     def _default(self, resource: Resource, obj: Object, old: Object | None) -> None:
-        services = next(v for r, v in self._objects.items() if r.kind == "Service")
-        exclude = key_of(old) if old is not None else None
-        used_ips, used_ports = objects.service_allocations(
-            s for k, s in services.items() if k != exclude
-        )
+        """Defaults and allocations; a service's own addresses and ports count as free."""
+        used_ips, used_ports = self._service_ips, self._service_ports
+        if resource.kind == "Service" and old is not None:
+            own_ips, own_ports = objects.service_allocations([old])
+            used_ips, used_ports = used_ips - own_ips, used_ports - own_ports
         objects.apply_defaults(resource, obj, self.service_cidrs, used_ips, used_ports, old)
 
     def _commit(
         self, resource: Resource, kind: str, obj: Object, old: Object | None, dry_run: bool
     ) -> Object:
+        """Store the change; returns `obj` (not a copy: do not change it)."""
         if dry_run:
-            return copy.deepcopy(obj)
+            return obj
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
+        key, keys = key_of(obj), self._keys[resource]
         if kind == DELETED:
-            del self._objects[resource][key_of(obj)]
+            del self._objects[resource][key]
+            del keys[bisect.bisect_left(keys, key)]
         else:
-            self._objects[resource][key_of(obj)] = obj
+            if old is None:
+                bisect.insort(keys, key)
+            self._objects[resource][key] = obj
+        if resource.kind == "Service":
+            self._count_allocations(old, obj if kind != DELETED else None)
         self._history.append(Event(self._rv, resource, kind, obj, old))
         self._trim()
         self._cond.notify_all()
-        return copy.deepcopy(obj)
+        return obj
+
+    def _count_allocations(self, old: Object | None, new: Object | None) -> None:
+        if old is not None:
+            ips, ports = objects.service_allocations([old])
+            self._service_ips -= ips
+            self._service_ports -= ports
+        if new is not None:
+            ips, ports = objects.service_allocations([new])
+            self._service_ips |= ips
+            self._service_ports |= ports
 
     def _trim(self) -> None:
-        excess = len(self._history) - self.history_size
+        excess = len(self._history) - self._start - self.history_size
         if excess > 0:
-            self._floor = self._history[excess - 1].rv
-            del self._history[:excess]
+            self._start += excess
+            self._floor = self._history[self._start - 1].rv
+            if self._start >= self.history_size:  # one move per history's worth of writes
+                del self._history[: self._start]
+                self._start = 0
 
     # Direct access for tests: writes that bypass the API rules (status included).
 
     def put(self, obj: Object) -> Object:
         """Create or replace an object, status included, as a controller or kubelet would."""
+        return copy.deepcopy(self._put(obj))
+
+    def _put(self, obj: Object) -> Object:
         resource = resource_of(obj)
+        meta = obj.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        name = meta.get("name")
         with self._cond:
-            ns, name = key_of(objects.prepare_create(resource, obj, None))
-            old = self._objects[resource].get((ns, name))
+            if not name:  # let create say what is wrong
+                return self._create(resource, obj, None, False, check_namespace=False)
+            namespace = (meta.get("namespace") or "default") if resource.namespaced else ""
+            old = self._objects[resource].get((namespace, name))
             if old is None:
-                return self.create(resource, obj, None, check_namespace=False)
+                return self._create(resource, obj, None, False, check_namespace=False)
             return self._update_locked(resource, old, obj, objects.WHOLE_OBJECT, False)
 
     def remove(self, obj: Object) -> Object:
@@ -339,7 +408,7 @@ class Store:
         flat = [item for doc in documents if doc for item in _unpack(doc)]
         flat.sort(key=lambda doc: doc.get("kind") != "Namespace")
         for doc in flat:
-            self.put(doc)
+            self._put(doc)
         return len(flat)
 
     def compact(self) -> None:
@@ -347,6 +416,7 @@ class Store:
         with self._cond:
             self._floor = self._rv
             self._history.clear()
+            self._start = 0
 
     def drop_watches(self) -> None:
         """Cut every open watch connection, as a killed connection or restarted server would."""
@@ -385,7 +455,7 @@ class Store:
             return self._history[self._index_after(cursor) :], max(cursor, self._rv)
 
     def _index_after(self, rv: int) -> int:
-        return bisect.bisect_right(self._history, rv, key=lambda event: event.rv)
+        return bisect.bisect_right(self._history, rv, lo=self._start, key=lambda event: event.rv)
 
 
 def resource_of(obj: Object) -> Resource:
@@ -399,6 +469,15 @@ def resource_of(obj: Object) -> Resource:
 
 def _unpack(doc: Object) -> list[Object]:
     return list(doc.get("items") or []) if doc.get("kind") == "List" else [doc]
+
+
+def _key_range(keys: list[Key], namespace: str | None) -> tuple[int, int]:
+    """Where a namespace's keys lie in a sorted key list (None: all of them)."""
+    if namespace is None:
+        return 0, len(keys)
+    return bisect.bisect_left(keys, (namespace, "")), bisect.bisect_left(
+        keys, (namespace + "\0", "")
+    )
 
 
 def _encode_continue(rv: int, after: Key) -> str:

@@ -153,6 +153,9 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
+AGE_ONLY: list[Column] = [("Age", 0, _age)]  # kinds stored but not shown in detail
+
+
 def _definition(name: str, priority: int) -> Object:
     kind = "integer" if name == "Restarts" else "string"
     return {
@@ -176,7 +179,7 @@ def _row_object(resource: Resource, obj: Object, include: str) -> Object | None:
 def table(
     resource: Resource, items: list[Object], metadata: Object, query: dict[str, str]
 ) -> Object:
-    columns = [("Name", 0, _field("metadata.name")), *COLUMNS[resource.kind]]
+    columns = [("Name", 0, _field("metadata.name")), *COLUMNS.get(resource.kind, AGE_ONLY)]
     definitions = [_definition(name, priority) for name, priority, _ in columns]
     include = query.get("includeObject", "Metadata")
     rows = []

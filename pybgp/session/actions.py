@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pybgp.restart import hard_reset
 from pybgp.session.config import LARGE_HOLD_TIME, SessionConfig
 from pybgp.session.events import (
     Event,
@@ -90,6 +91,8 @@ class SessionActions:
         return self.config.send_hold_for(self.config.hold_time)
 
     def _notify(self, notification: Notification) -> None:
+        if self.negotiated is not None and self.negotiated.notification_restart:
+            notification = hard_reset(notification)  # RFC 8538 §5
         self._send(notification.encode(self._ctx))
         self._sent = notification
         self._emit(NotificationSent(notification=notification))

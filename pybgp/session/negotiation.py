@@ -57,6 +57,7 @@ class Negotiated:
     enhanced_route_refresh: bool  # RFC 7313 §3.1
     extended_next_hop: frozenset[ExtendedNextHopFamily]  # both announced them (RFC 8950 §3)
     graceful_restart: GracefulRestart | None  # the peer's (RFC 4724)
+    notification_restart: bool  # both set the N bit (RFC 8538 §2)
     peer_hostname: FQDN | None
     peer_role: int | None  # RFC 9234
 
@@ -159,6 +160,11 @@ def _next_hops(local: Open, peer: Open) -> frozenset[ExtendedNextHopFamily]:
     return frozenset(entries(local) & entries(peer))
 
 
+def _notification_restart(local: Open, peer: Open) -> bool:
+    ours, theirs = local.capability(GracefulRestart), peer.capability(GracefulRestart)
+    return ours is not None and theirs is not None and ours.notification and theirs.notification
+
+
 def negotiate(config: SessionConfig, local: Open, peer: Open, asn: int) -> Negotiated:
     """Intersect both OPENs. No family in common: Unsupported Capability (2/7) listing ours."""
     offered = _peer_families(peer)
@@ -190,6 +196,7 @@ def negotiate(config: SessionConfig, local: Open, peer: Open, asn: int) -> Negot
         enhanced_route_refresh=_both(local, peer, EnhancedRouteRefresh),
         extended_next_hop=_next_hops(local, peer),
         graceful_restart=peer.capability(GracefulRestart),
+        notification_restart=_notification_restart(local, peer),
         peer_hostname=peer.capability(FQDN),
         peer_role=None if role is None else role.role,
     )

@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import trio
 
 from pybgp.config import NeighborConfig
-from pybgp.restart import Deferral, RestartConfig, forwarding_kept, preserved_families
+from pybgp.restart import (
+    Deferral,
+    RestartConfig,
+    forwarding_kept,
+    keeps_routes,
+    preserved_families,
+)
 from pybgp.rib import AdjRibIn, Touched
 from pybgp.session.config import SessionConfig
 from pybgp.session.events import SessionDown
@@ -57,11 +63,14 @@ class Graceful:
             nursery.start_soon(self._deferral_timer)
 
     # -- a peer restarts (§4.2) ---------------------------------------------------------
-    def helping(self, peer: Peer, event: SessionDown) -> bool:
+    def helping(self, peer: Peer, event: SessionDown, notification_restart: bool) -> bool:
         """Whether to keep the peer's routes: it announced graceful restart, and the session
-        ended without a NOTIFICATION either way (§4.2; a NOTIFICATION ends it for good)."""
+        ended without a NOTIFICATION either way (§4.2), or with one other than Hard Reset
+        while both sides set the N bit (RFC 8538 §4)."""
         cap = peer.peer_restart
-        return cap is not None and cap.restart_time > 0 and event.notification is None
+        if cap is None or cap.restart_time == 0:
+            return False
+        return keeps_routes(event.notification, notification_restart)
 
     def retain(self, peer: Peer, adj_in: AdjRibIn) -> None:
         """The peer is restarting: its routes of the families it preserves stay, stale, for

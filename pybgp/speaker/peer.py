@@ -29,6 +29,7 @@ class Peer:
     info: PeerInfo | None = None  # while Established
     key: ExportKey | None = None
     peer_restart: GracefulRestart | None = None  # its capability in the last session
+    notification_restart: bool = False  # both set the N bit in the last session (RFC 8538)
     stale_timer: trio.CancelScope | None = None  # restart or stale time running out
 
     @property

@@ -8,7 +8,6 @@ While our own graceful restart defers selection (RFC 4724 §4.1) nothing goes ou
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from pybgp.rib.addpath import Ranked
 from pybgp.rib.loc_rib import BestChange
 from pybgp.rib.update_group import Outgoing, UpdateGroup
 from pybgp.speaker.peer import FAMILIES, Peer
+from pybgp.speaker.subscribers import Subscribers
 from pybgp.wire import aspath
 from pybgp.wire.constants import Family
 from pybgp.wire.nlri import Nlri, nlri_to_str
@@ -56,7 +56,7 @@ class RoutePipeline:
         self._fib_pending: dict[str, tuple[str, ...]] = {}
         self._fib_wake = trio.Event()
         self._fib_reconcile = False  # the kernel to be brought in line with the Loc-RIB
-        self._subscribers: list[trio.MemorySendChannel[BestPathChange]] = []
+        self._subscribers = Subscribers[BestPathChange]()
 
     def start(self, nursery: trio.Nursery) -> None:
         nursery.start_soon(self._flusher)
@@ -64,9 +64,7 @@ class RoutePipeline:
             nursery.start_soon(self._fib_writer)
 
     def subscribe(self) -> trio.MemoryReceiveChannel[BestPathChange]:
-        send, receive = trio.open_memory_channel[BestPathChange](math.inf)
-        self._subscribers.append(send)
-        return receive
+        return self._subscribers.subscribe()
 
     # -- the decision process -----------------------------------------------------------
     def sources(self) -> list[AdjRibIn]:
@@ -110,9 +108,7 @@ class RoutePipeline:
                 self._fib_wake.set()
             if self._subscribers:
                 path = aspath.as_path_to_str(new.attributes.as_path) if new is not None else ""
-                change = BestPathChange(family, text, hops, path)
-                for channel in self._subscribers:
-                    channel.send_nowait(change)
+                self._subscribers.publish(BestPathChange(family, text, hops, path))
 
     # -- out to the peers ---------------------------------------------------------------
     async def _flusher(self) -> None:

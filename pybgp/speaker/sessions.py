@@ -6,8 +6,8 @@ for a restarting peer: `Graceful`)."""
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
+from typing import Protocol
 
 import attrs
 import trio
@@ -24,14 +24,24 @@ from pybgp.session.events import (
     StateChanged,
     UpdateReceived,
 )
+from pybgp.session.fsm import State
 from pybgp.speaker.graceful import Graceful
 from pybgp.speaker.peer import Peer, export_key, peer_info
 from pybgp.speaker.pipeline import RoutePipeline
 from pybgp.speaker.policies import Policies
+from pybgp.speaker.subscribers import Subscribers
 from pybgp.throttle import Throttle
+from pybgp.wire.update import Update
 
 log = logging.getLogger(__name__)
 RESET_LOG_INTERVAL = 10.0  # seconds between "peer down" lines of one peer
+
+
+class SessionObserver(Protocol):
+    """Sees what the sessions report, as it happens (pybgp.mrt's update log)."""
+
+    def on_update(self, peer: Peer, update: Update) -> None: ...
+    def on_state(self, peer: Peer, old: State, new: State) -> None: ...
 
 
 @attrs.frozen
@@ -57,13 +67,12 @@ class Sessions:
         self.asn, self.router_id, self.cluster_id = asn, router_id, cluster_id
         self._peers, self._pipeline, self._graceful = peers, pipeline, graceful
         self._policies, self._bfd = policies, bfd
-        self._subscribers: list[trio.MemorySendChannel[PeerStateChange]] = []
+        self._subscribers = Subscribers[PeerStateChange]()
+        self.observers: list[SessionObserver] = []
         self._resets = Throttle(log, RESET_LOG_INTERVAL)
 
     def subscribe(self) -> trio.MemoryReceiveChannel[PeerStateChange]:
-        send, receive = trio.open_memory_channel[PeerStateChange](math.inf)
-        self._subscribers.append(send)
-        return receive
+        return self._subscribers.subscribe()
 
     def on_event(self, session: PeerSession, event: Event) -> None:
         address = session.dial.address
@@ -71,6 +80,8 @@ class Sessions:
         if peer is None or peer.session is not session:
             return
         if isinstance(event, UpdateReceived):
+            for observer in self.observers:
+                observer.on_update(peer, event.update)
             if peer.adj_in is not None:
                 update = event.update
                 self._pipeline.apply(peer.adj_in.apply(update))
@@ -83,9 +94,9 @@ class Sessions:
         elif isinstance(event, RouteRefreshReceived):
             self._graceful.refresh_received(peer, event.message)
         elif isinstance(event, StateChanged):
-            change = PeerStateChange(address, event.old.value, event.new.value)
-            for channel in self._subscribers:
-                channel.send_nowait(change)
+            for observer in self.observers:
+                observer.on_state(peer, event.old, event.new)
+            self._subscribers.publish(PeerStateChange(address, event.old.value, event.new.value))
         elif isinstance(event, SessionDown):
             # One line per reset; a peer that keeps failing the same way is summed up.
             self._resets.log(
@@ -97,7 +108,8 @@ class Sessions:
                 event.reason,
             )
             if peer.info is not None:  # it was Established
-                self.down(peer, graceful=self._graceful.helping(peer, event))
+                helping = self._graceful.helping(peer, event, peer.notification_restart)
+                self.down(peer, graceful=helping)
 
     def _up(self, peer: Peer, event: Established) -> None:
         negotiated, config = event.negotiated, peer.config
@@ -112,6 +124,7 @@ class Sessions:
                 info, import_filter, router_id=self.router_id, cluster_id=self.cluster_id
             )
         peer.peer_restart = negotiated.graceful_restart
+        peer.notification_restart = negotiated.notification_restart
         self._pipeline.sources_changed()
         local = peer.session.local_address() or config.local_address
         key = export_key(config, negotiated, info, local, self.cluster_id)

@@ -5,7 +5,7 @@ here too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -15,6 +15,7 @@ from pybgp.bfd.neighbors import NeighborBfd
 from pybgp.policy import CommunityAction, LargeCommunityAction, PolicyChain, explain
 from pybgp.policy.rib_filter import ChainFilter
 from pybgp.rib.export import export
+from pybgp.rib.peer import PeerInfo
 from pybgp.rib.route import Route
 from pybgp.speaker.peer import FAMILIES, Peer
 from pybgp.speaker.pipeline import RoutePipeline
@@ -80,9 +81,8 @@ class Views:
     def rib_json(
         self, family: str | None = None, prefix: str | None = None
     ) -> list[dict[str, Any]]:
-        families = [f for f in FAMILIES if family in (None, f.name.split("-")[0])]
         out = []
-        for fam in families:
+        for fam in families_named(family):
             loc = self._pipeline.loc[fam]
             if prefix is not None:
                 try:
@@ -99,6 +99,80 @@ class Views:
                     entry.update(multipath=route in shared, path_id=path_id)
                     out.append(entry)
         return out
+
+    def adj_rib_json(
+        self, address: str, direction: str, family: str | None = None
+    ) -> list[dict[str, Any]]:
+        """What neighbour `address` sent us (`in`: every path as received, before import
+        policy, `accepted` saying whether the policy took it) or what we send it (`out`:
+        after the export rules and policy), per prefix."""
+        peer = self._peer(address)
+        if direction not in ("in", "out"):
+            raise ValueError(f"direction: in or out, not {direction!r}")
+        out: list[dict[str, Any]] = []
+        for fam in families_named(family):
+            if direction == "in":
+                out += self._adj_in(peer, fam)
+            else:
+                out += self._adj_out(peer, fam)
+        return out
+
+    def _adj_in(self, peer: Peer, family: Family) -> list[dict[str, Any]]:
+        table = peer.adj_in.table(family) if peer.adj_in is not None else None
+        if table is None or peer.adj_in is None:
+            return []
+        prefixes = {key[4:] if table.addpath else key for key in table.wire_keys()}
+        out = []
+        for prefix in _in_order(prefixes, family):
+            accepted = peer.adj_in.paths(family, prefix)
+            text = nlri_to_str(prefix, family)
+            for path_id, route in sorted(peer.adj_in.received_paths(family, prefix).items()):
+                entry = route_json(text, route, False)
+                entry.update(path_id=path_id, accepted=path_id in accepted)
+                out.append(entry)
+        return out
+
+    def _adj_out(self, peer: Peer, family: Family) -> list[dict[str, Any]]:
+        """Each prefix's paths as the peer's update group sends them: the best path, or
+        with ADD-PATH send the first `send_paths` the group may be sent; never a path back
+        to the peer it came from (split horizon)."""
+        group = self._pipeline.out.group_of(peer.address)
+        if group is None or family not in group.key.families:
+            return []
+        several = group.several_paths and family in group.key.addpath_tx
+        loc, sources = self._pipeline.loc[family], self._pipeline.sources()
+        out = []
+        for prefix in _in_order([key for key, _ in loc.items()], family):
+            if several:
+                routes = [route for _, route in loc.ranked(prefix, sources)]
+            else:
+                routes = [route] if (route := loc.best(prefix)) is not None else []
+            chosen = 0
+            for route in routes:
+                exported = group.export(family, route, prefix)
+                if exported is None:
+                    continue
+                if not (group.key.split_horizon and exported.source == peer.address):
+                    as_sent = Route(exported.attributes, exported.next_hop, route.peer)
+                    out.append(route_json(nlri_to_str(prefix, family), as_sent, False))
+                chosen += 1
+                if chosen == group.key.send_paths:
+                    break
+        return out
+
+    # -- for table dumps (pybgp.mrt) -----------------------------------------------------
+    def sources(self) -> list[PeerInfo]:
+        """Where routes come from: our own routes, then each peer with an Adj-RIB-In."""
+        return [source.peer for source in self._pipeline.sources()]
+
+    def prefixes(self, family: Family) -> list[Nlri]:
+        """The prefixes with a best path, now (a list: the table may change meanwhile)."""
+        return [prefix for prefix, _ in self._pipeline.loc[family].items()]
+
+    def paths(self, family: Family, prefix: Nlri) -> list[tuple[int, Route]]:
+        """(path id, route) of every path of `prefix`, best first; route.peer says whose."""
+        loc, sources = self._pipeline.loc[family], self._pipeline.sources()
+        return [(path_id, route) for (_, path_id), route in loc.ranked(prefix, sources)]
 
     def loc_rib(self, family: Family) -> dict[str, tuple[str, ...]]:
         """prefix -> next hops of the best path(s), for programs."""
@@ -191,6 +265,26 @@ class Views:
         else:
             return [(0, Route(exported.attributes, exported.next_hop, best.peer))]
         return []
+
+
+def families_named(name: str | None) -> list[Family]:
+    """The families a `-a` option names: ipv4, ipv6 or the full name; None: all of them."""
+    if name is None:
+        return list(FAMILIES)
+    found = [f for f in FAMILIES if name in (f.name, f.name.split("-")[0])]
+    if not found:
+        raise ValueError(f"family: ipv4 or ipv6, not {name!r}")
+    return found
+
+
+def _in_order(prefixes: Iterable[Nlri], family: Family) -> list[Nlri]:
+    """Prefixes by address, then length, as people read a table."""
+    width = family.address_len
+
+    def key(prefix: Nlri) -> tuple[bytes, int]:
+        return prefix[1:].ljust(width, b"\0"), prefix[0]
+
+    return sorted(prefixes, key=key)
 
 
 def _explained(

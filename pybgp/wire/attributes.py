@@ -10,7 +10,7 @@ import attrs
 
 from pybgp.wire import aspath, communities
 from pybgp.wire.aspath import MalformedAttribute
-from pybgp.wire.constants import OPTIONAL, TRANSITIVE, AttrType, Origin, SegmentType
+from pybgp.wire.constants import OPTIONAL, PARTIAL, TRANSITIVE, AttrType, Origin, SegmentType
 from pybgp.wire.errors import Action
 from pybgp.wire.nlri import address_from_str, address_text, address_to_str
 
@@ -23,11 +23,22 @@ class AttrSpec:
     code: int
     name: str  # the JSON key
     flags: int  # the Optional and Transitive bits the attribute must carry
-    malformed: Action  # RFC 7606 verdict when it does not parse or its flags are wrong
+    malformed: Action  # RFC 7606 §7 verdict when it does not parse or its flags are wrong
     decode: Decode
     encode: Encode
     to_json: Callable[[Any], Any]
     from_json: Callable[[Any], Any]
+
+
+def flags_problem(required: int, flags: int) -> str | None:
+    """What is wrong with an attribute's flags, given the Optional and Transitive bits its
+    type requires (RFC 4271 §4.3; RFC 7606 §3 (c)); None when nothing is."""
+    if flags & (OPTIONAL | TRANSITIVE) != required:
+        kinds = {TRANSITIVE: "well-known", OPTIONAL: "optional non-transitive"}
+        return f"expected {kinds.get(required, 'optional transitive')}"
+    if flags & PARTIAL and required != OPTIONAL | TRANSITIVE:
+        return "Partial bit on an attribute that is not optional transitive"
+    return None
 
 
 def _fixed_int(name: str) -> tuple[Decode, Encode]:

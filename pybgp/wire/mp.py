@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from pybgp.wire.attributes import flags_problem
 from pybgp.wire.constants import (
     AFI_IPV4,
     IPV4_UNICAST,
@@ -58,13 +59,19 @@ class MpUnreach:
         return family.afi.to_bytes(2, "big") + bytes((family.safi,)) + b"".join(self.nlri)
 
 
-def _incorrect(code: int, raw_attr: bytes, reason: str, family_known: bool) -> Problem:
+def _incorrect(
+    code: int,
+    raw_attr: bytes,
+    reason: str,
+    family_known: bool,
+    subcode: int = UpdateError.OPTIONAL_ATTRIBUTE,
+) -> Problem:
     # RFC 7606 §5.3 / RFC 4760 §7: an incorrect MP attribute disables its family or resets.
     action = Action.AFI_SAFI_DISABLE if family_known else Action.SESSION_RESET
     return Problem(
         action=action,
         code=3,
-        subcode=UpdateError.OPTIONAL_ATTRIBUTE,
+        subcode=subcode,
         data=raw_attr,
         attribute="mp_reach_nlri" if code == AttrType.MP_REACH_NLRI else "mp_unreach_nlri",
         reason=reason,
@@ -78,8 +85,10 @@ def decode_mp(
     head = 5 if code == AttrType.MP_REACH_NLRI else 3
     if len(value) < head:
         return _incorrect(code, raw_attr, f"length {len(value)} below {head}", False)
-    if flags & 0xC0 != OPTIONAL:
-        return _incorrect(code, raw_attr, "flags are not optional non-transitive", False)
+    wrong_flags = flags_problem(OPTIONAL, flags)
+    if wrong_flags:
+        reason = f"flags 0x{flags:02x}: {wrong_flags}"
+        return _incorrect(code, raw_attr, reason, False, UpdateError.ATTRIBUTE_FLAGS)
     family = Family(int.from_bytes(value[:2], "big"), value[2])
     if family not in SUPPORTED_FAMILIES:
         return None

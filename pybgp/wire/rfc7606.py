@@ -1,6 +1,13 @@
 """Judging an UPDATE's path attributes: RFC 7606 (with RFC 4271 §6.3, RFC 4760 §7,
 RFC 6793 §6, RFC 7607, RFC 8092 §6, RFC 9234 §5) in one place.
 
+Attribute Flags (RFC 4271 §4.3) are checked for every attribute we know: the Optional and
+Transitive bits must be the attribute's, and the Partial bit may be set only on an optional
+transitive one. A violation is an Attribute Flags Error (subcode 4) handled as the
+attribute's own error handling says (RFC 7606 §3 (c) and §7, `AttrSpec.malformed`):
+treat-as-withdraw for most, attribute discard for ATOMIC_AGGREGATE, AGGREGATOR (§7.6, §7.7),
+AS4_PATH and AS4_AGGREGATOR (RFC 6793 §6); an MP attribute's resets the session (§5.3).
+
 `parse_attributes` walks the attribute field once and returns what was kept plus every
 problem found, each with its verdict: session reset, AFI/SAFI disable, treat-as-withdraw or
 attribute discard. The caller applies the strongest (RFC 7606 §3 (h)).
@@ -19,8 +26,16 @@ import attrs
 
 from pybgp.wire import aspath
 from pybgp.wire.aspath import MalformedAttribute
-from pybgp.wire.attributes import SPECS, AttrSpec, attribute_name
-from pybgp.wire.constants import OPTIONAL, AttrType, ErrorCode, SegmentType, UpdateError
+from pybgp.wire.attributes import SPECS, AttrSpec, attribute_name, flags_problem
+from pybgp.wire.constants import (
+    OPTIONAL,
+    PARTIAL,
+    TRANSITIVE,
+    AttrType,
+    ErrorCode,
+    SegmentType,
+    UpdateError,
+)
 from pybgp.wire.context import CodecContext
 from pybgp.wire.errors import Action, Problem
 from pybgp.wire.mp import MpReach, MpUnreach, decode_mp
@@ -31,6 +46,7 @@ _MP = (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI)
 # Not for external peers: discarded whatever their content (RFC 7606 §7.5, §7.9, §7.10).
 _INTERNAL_ONLY = (AttrType.LOCAL_PREF, AttrType.ORIGINATOR_ID, AttrType.CLUSTER_LIST)
 _AS4_ONLY_FROM_OLD = (AttrType.AS4_PATH, AttrType.AS4_AGGREGATOR)  # RFC 6793 §4.1
+_FLAG_BITS = OPTIONAL | TRANSITIVE | PARTIAL  # the others are ignored on receipt (§4.3)
 _SUBCODE: dict[int, int] = {
     AttrType.ORIGIN: UpdateError.INVALID_ORIGIN,
     AttrType.NEXT_HOP: UpdateError.INVALID_NEXT_HOP,
@@ -83,8 +99,9 @@ _Valid = Callable[[bytes], bool]
 
 @functools.lru_cache(maxsize=256)
 def _quick_checks(ctx: CodecContext) -> dict[int, tuple[int, _Valid]]:
-    """type code -> (required Optional/Transitive bits, quick validity check), for this
-    session's rules. Codes under a context rule are left out: they take the careful path."""
+    """type code -> (required Optional/Transitive/Partial bits, quick validity check), for
+    this session's rules. Codes under a context rule are left out: they take the careful
+    path, and so does an optional transitive attribute with the Partial bit (allowed)."""
     external = not (ctx.ibgp or ctx.confederation)
     width = 4 if ctx.asn4 else 2
     table: dict[int, tuple[int, _Valid]] = {}
@@ -195,7 +212,9 @@ def _walk(data: bytes, ctx: CodecContext) -> tuple[bytes, int, Findings | None]:
                     )
                 )
             dropped.append((pos, end))  # other duplicates: discarded silently
-        elif not (entry is not None and flags & 0xC0 == entry[0] and entry[1](data[start:end])):
+        elif not (
+            entry is not None and flags & _FLAG_BITS == entry[0] and entry[1](data[start:end])
+        ):
             parsed = parsed or Findings()
             # An MP attribute's position counts every attribute before it (MP ones too).
             index = kept + (parsed.mp_reach is not None) + (parsed.mp_unreach is not None)
@@ -292,10 +311,10 @@ def _judge(
         return _problem(
             _AD, UpdateError.OPTIONAL_ATTRIBUTE, raw, name, f"{name} from a 4-octet AS speaker"
         )
-    if flags & 0xC0 != spec.flags:  # RFC 7606 §3 (c): only the Optional and Transitive bits
-        return _problem(
-            spec.malformed, UpdateError.ATTRIBUTE_FLAGS, raw, name, f"{name} flags 0x{flags:02x}"
-        )
+    wrong_flags = flags_problem(spec.flags, flags)
+    if wrong_flags:
+        why = f"{name} flags 0x{flags:02x}: {wrong_flags}"
+        return _problem(spec.malformed, UpdateError.ATTRIBUTE_FLAGS, raw, name, why)
     try:
         decoded = spec.decode(value, 4 if ctx.asn4 else 2)
     except MalformedAttribute as exc:

@@ -97,6 +97,41 @@ KINDS = [
     Kind("Lease", "leases", client.CoordinationV1Api, "namespaced_lease",
          {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
           "metadata": {"name": "lock"}, "spec": {"holderIdentity": "node-a"}}),
+    # Kinds a deployment of the agent creates (daemonset/): stored as given.
+    Kind("ConfigMap", "configmaps", client.CoreV1Api, "namespaced_config_map",
+         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"},
+          "data": {"cni-conf.json": "{}"}}),
+    Kind("Secret", "secrets", client.CoreV1Api, "namespaced_secret",
+         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "peers"},
+          "type": "Opaque", "data": {"password": "c2VjcmV0"}}),
+    Kind("ServiceAccount", "serviceaccounts", client.CoreV1Api, "namespaced_service_account",
+         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "agent"}}),
+    Kind("DaemonSet", "daemonsets", client.AppsV1Api, "namespaced_daemon_set",
+         {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+          "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                   "template": {"metadata": {"labels": {"app": "agent"}},
+                                "spec": {"hostNetwork": True,
+                                         "containers": [{"name": "a", "image": "agent:1"}]}}}}),
+    Kind("ClusterRole", "clusterroles", client.RbacAuthorizationV1Api, "cluster_role",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+          "metadata": {"name": "agent"},
+          "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]}]}),
+    Kind("ClusterRoleBinding", "clusterrolebindings", client.RbacAuthorizationV1Api,
+         "cluster_role_binding",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+          "metadata": {"name": "agent"},
+          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                      "name": "agent"},
+          "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": "web"}]}),
+    Kind("Role", "roles", client.RbacAuthorizationV1Api, "namespaced_role",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+          "metadata": {"name": "agent"},
+          "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}),
+    Kind("RoleBinding", "rolebindings", client.RbacAuthorizationV1Api, "namespaced_role_binding",
+         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+          "metadata": {"name": "agent"},
+          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "agent"},
+          "subjects": [{"kind": "ServiceAccount", "name": "agent", "namespace": "web"}]}),
 ]  # fmt: skip
 KIND_IDS = [k.kind for k in KINDS]
 
@@ -548,6 +583,38 @@ def test_services_get_cluster_ips_and_node_ports(core: client.CoreV1Api) -> None
         "web", {"metadata": {"name": "dry"}, "spec": {"ports": [{"port": 1}]}}, dry_run="All"
     )
     assert dry.spec.cluster_ip and gone(lambda: core.read_namespaced_service("dry", "web"))
+
+
+def test_a_service_keeps_its_cluster_ip_and_a_deleted_one_frees_it(core: client.CoreV1Api) -> None:
+    def create(name: str, ip: str) -> Any:
+        spec = {"clusterIP": ip, "ports": [{"port": 80}]}
+        return core.create_namespaced_service("web", {"metadata": {"name": name}, "spec": spec})
+
+    create("a", "10.96.7.7")
+    with pytest.raises(ApiException, match="already allocated"):
+        create("b", "10.96.7.7")
+    labelled = {"metadata": {"labels": {"x": "1"}}}
+    assert core.patch_namespaced_service("a", "web", labelled).spec.cluster_ip == "10.96.7.7"
+    core.delete_namespaced_service("a", "web")
+    assert create("b", "10.96.7.7").spec.cluster_ip == "10.96.7.7"
+
+
+def test_a_page_with_a_selector_leaves_the_remaining_count_out(
+    core: client.CoreV1Api, srv: ApiServer
+) -> None:
+    for number in range(3):
+        meta = {"name": f"extra-{number}", "namespace": "web", "labels": {"app": "web"}}
+        srv.store.put({"kind": "Pod", "metadata": meta})
+    plain = core.list_namespaced_pod("web", limit=2)
+    assert plain.metadata.remaining_item_count == len(core.list_namespaced_pod("web").items) - 2
+    selected = core.list_namespaced_pod("web", limit=2, label_selector="app=web")
+    assert selected.metadata._continue and selected.metadata.remaining_item_count is None
+    rest = core.list_namespaced_pod(
+        "web", limit=10, label_selector="app=web", _continue=selected.metadata._continue
+    )
+    names = [p.metadata.name for p in selected.items + rest.items]
+    assert names == sorted(names) and len(names) == len(set(names)) >= 3
+    assert not rest.metadata._continue
 
 
 def test_token_is_required(srv: ApiServer, kubeconfig: Path, tmp_path: Path, ca_file: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import attrs
@@ -26,40 +28,13 @@ from kuberouter.options import NOT_IMPLEMENTED, OptionError, Options, parse_comm
 from kuberouter.version import __version__
 
 REPO = Path(__file__).parents[2]
-COMPAT = Path(__file__).parents[2].parent / "shared" / "compat.md"
-
-# Upstream kube-router v2.11 pkg/options/options.go: every flag and its non-zero default.
-UPSTREAM_DEFAULTS: dict[str, str] = {
-    "advertise-pod-cidr": "true", "auto-mtu": "true", "bfd-desired-min-tx-interval": "1000",
-    "bfd-detection-multiplier": "3", "bfd-port": "3784", "bfd-required-min-rx-interval": "1000",
-    "bgp-graceful-restart-deferral-time": "6m", "bgp-graceful-restart-time": "90s",
-    "bgp-holdtime": "90s", "bgp-port": "179", "cache-sync-timeout": "1m",
-    "disable-source-dest-check": "true", "enable-cni": "true", "enable-ibgp": "true",
-    "enable-ipv4": "true", "enable-overlay": "true", "enable-pod-egress": "true",
-    "gobgp-admin-address": "127.0.0.1", "gobgp-admin-port": "50051", "health-port": "20244",
-    "injected-routes-sync-period": "60s", "iptables-sync-period": "5m",
-    "ipvs-graceful-period": "30s", "ipvs-permit-all": "true", "ipvs-sync-period": "5m",
-    "loadbalancer-default-class": "true", "loadbalancer-sync-period": "1m",
-    "metrics-path": "/metrics", "nodes-full-mesh": "true", "overlay-encap": "ipip",
-    "overlay-encap-port": "5555", "overlay-type": "subnet", "routes-sync-period": "5m",
-    "run-firewall": "true", "run-router": "true", "run-service-proxy": "true",
-    "service-cluster-ip-range": "10.96.0.0/12", "service-node-port-range": "30000-32767",
-    "strict-external-ip-validation": "true",
-}  # fmt: skip
-UPSTREAM_ZERO_DEFAULT = (
-    "advertise-cluster-ip", "advertise-external-ip", "advertise-loadbalancer-ip",
-    "bgp-graceful-restart", "cleanup-config", "cluster-asn", "enable-bfd", "enable-ipv6",
-    "enable-pprof", "excluded-cidrs", "hairpin-mode", "health-addr", "help", "hostname-override",
-    "ipvs-graceful-termination", "kubeconfig", "loadbalancer-ip-range", "masquerade-all",
-    "master", "metrics-addr", "metrics-port", "netpol-default-deny", "nodeport-bindon-all-ip",
-    "override-nexthop", "peer-router-asns", "peer-router-ips", "peer-router-multihop-ttl",
-    "peer-router-passwords", "peer-router-passwords-file", "peer-router-ports", "router-id",
-    "run-loadbalancer", "runtime-endpoint", "service-external-ip-range", "service-tcp-timeout",
-    "service-tcpfin-timeout", "service-udp-timeout", "use-nftables-for-netpol", "v", "version",
-)  # fmt: skip
-FORK_FLAGS = {"advertise-service-cluster-ip-range", "bgp-graceful-restart-ipv6"}
-# Ours: where the embedded speaker's control socket is (upstream's GoBGP gRPC has no such).
-OWN_FLAGS = {"bgp-control-socket"}
+# Upstream kube-router v2.11's flags and the fork's two, with shorthands, types and defaults.
+UPSTREAM = REPO / "fixtures" / "upstream" / "kube-router-flags.csv"
+# Where we differ on purpose: -v takes a log level, so a number (upstream: any string).
+TYPE_DIFFERENCES = {"v": "int"}
+# Ours: the embedded speaker's control socket (upstream's GoBGP gRPC has no such) and the
+# service proxy's kernel load balancer (ipvs, as upstream, or nftables).
+OWN_FLAGS = {"bgp-control-socket", "service-proxy-mode"}
 SAMPLE = {  # a valid value per kind, for flags whose default is empty
     Kind.STRING: "x", Kind.STRINGS: "10.0.0.0/8", Kind.UINTS: "65000", Kind.IPS: "192.0.2.1",
     Kind.DURATION: "1s", Kind.UINT8: "1", Kind.UINT16: "1", Kind.UINT32: "1", Kind.UINT: "1",
@@ -78,81 +53,50 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-# --- parity with upstream and compat.md --------------------------------------------------------
+# --- parity with upstream ----------------------------------------------------------------------
 
 
-def documented_flags() -> dict[str, str | None]:
-    """Every flag in compat.md's "Command line" section, with the default it gives, if any."""
-    text = COMPAT.read_text(encoding="utf-8")
-    start = text.index("## Command line")
-    section = text[start : text.index("\n## ", start)]
-    default_syntax = re.compile(
-        r"(all )?(true|false|[0-9]+(?:-[0-9]+)?|[0-9.]+[a-z]+|[0-9a-f.:]+/[0-9]+|/\S*)"
-    )
-    found: dict[str, str | None] = {}
-    pending: list[str] = []  # flags named since the last parenthesis: "(all true)" covers them
-    for match in re.finditer(r"`(-[^`]*)`(?:\s*\(([^)]*)\))?", section):
-        names = match[1].split()[0].split("/")  # "-V/--version", "--flag <CIDR>"
-        pending += names
-        for name in names:
-            found.setdefault(name, None)
-        if match[2] is None:
-            continue
-        default = default_syntax.fullmatch(match[2].split(";")[0].strip())
-        if default:
-            for name in pending if default[1] else names:
-                found[name] = default[2]
-        pending = []
-    return found
+def upstream_flags() -> dict[str, dict[str, str]]:
+    """fixtures/upstream/kube-router-flags.csv: flag -> shorthand, type, default, origin."""
+    with UPSTREAM.open(newline="", encoding="utf-8") as stream:
+        return {row["flag"]: row for row in csv.DictReader(stream)}
 
 
-def lookup(option: str) -> tuple[str, ...]:
-    """argv that sets a documented flag to a valid value."""
-    flag = BY_SHORT[option[1:]] if not option.startswith("--") else BY_NAME[option[2:]]
+def lookup(name: str) -> tuple[str, ...]:
+    """argv that sets a flag to a valid value."""
+    flag = BY_NAME[name]
     if flag.kind is Kind.BOOL:
-        return (option,)
-    return (option, flag.default or SAMPLE[flag.kind])
+        return (f"--{name}",)
+    return (f"--{name}", flag.default or SAMPLE[flag.kind])
 
 
-def test_compat_md_is_found_and_lists_flags() -> None:
-    flags = documented_flags()
-    assert len(flags) > 60, flags
-    assert flags["--cache-sync-timeout"] == "1m"
-    assert flags["--run-firewall"] == "true"  # "(all true)"
-    assert flags["--health-port"] == "20244"  # "(20244; 0 = off)"
-    assert flags["--overlay-type"] is None  # "(subnet|full)" lists values, not a default
-    assert {"-v", "-V", "--version", "--advertise-service-cluster-ip-range"} <= flags.keys()
-
-
-@pytest.mark.parametrize("option", sorted(documented_flags()))
-def test_every_documented_flag_is_accepted(option: str) -> None:
-    assert option[2:] in BY_NAME or option[1:] in BY_SHORT, f"{option} is not a flag"
-    parse_command_line(lookup(option))
-
-
-@pytest.mark.parametrize(
-    ("option", "documented"),
-    sorted((name, default) for name, default in documented_flags().items() if default),
-)
-def test_documented_default(option: str, documented: str) -> None:
-    flag = BY_NAME[option[2:]]
-    assert Options.defaults().value(flag) == parse_value(flag, documented)
+def test_the_upstream_list_is_read() -> None:
+    rows = upstream_flags()
+    origins = Counter(row["origin"] for row in rows.values())
+    assert origins == {"upstream": 79, "fork": 2}
+    assert rows["cache-sync-timeout"]["default"] == "1m"
+    assert rows["peer-router-ips"]["type"] == "ipSlice"
+    assert rows["version"]["shorthand"] == "V"
 
 
 def test_flag_set_is_upstream_plus_fork_plus_ours() -> None:
-    upstream = set(UPSTREAM_DEFAULTS) | set(UPSTREAM_ZERO_DEFAULT)
-    assert {flag.name for flag in FLAGS} == upstream | FORK_FLAGS | OWN_FLAGS
+    assert {flag.name for flag in FLAGS} == set(upstream_flags()) | OWN_FLAGS
 
 
-@pytest.mark.parametrize(("name", "text"), sorted(UPSTREAM_DEFAULTS.items()))
-def test_upstream_default(name: str, text: str) -> None:
-    flag = BY_NAME[name]
-    assert Options.defaults().value(flag) == parse_value(flag, text)
-
-
-@pytest.mark.parametrize("name", sorted(set(UPSTREAM_ZERO_DEFAULT) - {"help", "version"}))
-def test_upstream_zero_default(name: str) -> None:
-    assert not Options.defaults().value(BY_NAME[name])
+@pytest.mark.parametrize("name", sorted(upstream_flags()))
+def test_upstream_flag(name: str) -> None:
+    row, flag = upstream_flags()[name], BY_NAME[name]
+    assert flag.short == row["shorthand"]
+    if row["shorthand"]:
+        assert BY_SHORT[row["shorthand"]] is flag
+    assert (flag.kind.value or "bool") == TYPE_DIFFERENCES.get(name, row["type"])
+    if name in ("help", "version"):
+        return
+    if row["default"]:
+        assert Options.defaults().value(flag) == parse_value(flag, row["default"])
+    else:
+        assert not Options.defaults().value(flag)
+    parse_command_line(lookup(name))  # a valid value is accepted
 
 
 def test_options_mirror_the_table() -> None:

@@ -89,9 +89,22 @@ def test_3c_wrong_flags_treat_as_withdraw() -> None:
     assert withdrawn_everything(data)
 
 
-def test_3c_partial_and_extended_length_bits_are_not_errors() -> None:
+def test_3c_extended_length_bit_is_not_an_error() -> None:
     extended = attr(0x50, 1, b"\x00")  # extended length on a 1-octet value
     assert verdict(body(extended + AS_PATH + NEXT_HOP)) == ("ok", 0, 0, None)
+
+
+def test_3c_partial_bit_only_on_optional_transitive() -> None:
+    """RFC 4271 §4.3; every attribute: tests/pybgp/test_attribute_flags.py."""
+    partial_origin = attr(0x60, 1, b"\x00")
+    assert verdict(body(partial_origin + AS_PATH + NEXT_HOP)) == (
+        "treat-as-withdraw",
+        3,
+        4,
+        "origin",
+    )
+    partial_communities = attr(0xE0, 8, b"\xfd\xe9\x00\x01")
+    assert verdict(body(MANDATORY + partial_communities)) == ("ok", 0, 0, None)
 
 
 # §3 (d): a missing well-known mandatory attribute -> treat-as-withdraw.

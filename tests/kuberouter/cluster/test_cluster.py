@@ -57,9 +57,7 @@ def _ok(done: subprocess.CompletedProcess[str]) -> str:
     return done.stdout
 
 
-def _tcp(
-    box: Box, client_ns: str, server_ns: str, server_ip: str, serve: str = SERVE_ONCE
-) -> str:
+def _tcp(box: Box, client_ns: str, server_ns: str, server_ip: str, serve: str = SERVE_ONCE) -> str:
     server = subprocess.Popen(
         ["ip", "netns", "exec", server_ns, "python3", "-c", serve],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

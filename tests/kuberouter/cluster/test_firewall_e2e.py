@@ -215,6 +215,7 @@ def fwbox(
                 manifests=[str(_pod_manifests(box))],
                 agent_args=backend.agent_args,
                 iptables_hint=backend.iptables_hint,
+                workloads=False,  # the test's own Prober serves in the pods
                 say=said.append,
             )
         )

@@ -90,6 +90,12 @@ class CountingBackend(FakeBackend):
         self.applies.append(previous)
         return super().apply(desired, previous)
 
+    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
+        if learn:  # apply(desired, None), counted there
+            return super().reconcile(desired)
+        self.applies.append(None)  # the controller's repair from what the kernel holds
+        return super().reconcile(desired, learn=False)
+
     def _execute(self, plans: Any) -> None:
         if self.failing:
             raise CommandError(["fake"], 1, "still broken", None)
@@ -174,7 +180,7 @@ async def test_a_change_is_applied_incrementally_to_a_fresh_compile(change: str)
             assert [(len(p.write_sets), len(p.write_chains)) for p in written[0]] == [(1, 0)]
 
 
-async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_starts_over(
+async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_repairs(
     autojump_clock: trio.abc.Clock,
 ) -> None:
     store, backend = cluster_store(), CountingBackend()
@@ -186,10 +192,17 @@ async def test_a_change_recompiles_only_what_depends_on_it_and_a_reconcile_start
         put(store, pod("x/b2", "10.0.2.2", labels={"app": "c"}, node="node-2"))
         await until_programmed(controller, fresh(store))
         assert controller.compiler is compiler  # fed the change, not rebuilt
-        assert compiler.recomputed == 1  # x/allow-b's peers; x/unrelated does not care
+        assert compiler.recomputed == 0  # x/allow-b gains a peer member; no policy recompiled
+        peers = next(
+            name
+            for (_, name), ipset in backend.sets.items()
+            if name.startswith("KUBE-SRC-") and ipset.entries
+        )
+        backend.drop_member(4, peers, min(backend.sets[(4, peers)].entries))  # drift
+        assert not backend.holds(fresh(store))
         await until(lambda: controller.syncs > 2)  # the periodic reconcile
-        assert controller.compiler is not compiler  # rebuilt from a snapshot
-        assert backend.holds(fresh(store))
+        assert controller.compiler is compiler  # kept: it equals a fresh compile
+        assert backend.holds(fresh(store))  # the drift is repaired
 
 
 async def test_default_deny_covers_the_pod_cidrs_of_this_nodes_node_object(
@@ -231,7 +244,7 @@ async def test_a_burst_of_changes_leads_to_few_applies(autojump_clock: trio.abc.
         expected = fresh(store)
         await until_programmed(controller, expected)
         assert backend.holds(expected)
-        assert len(backend.applies) <= 4  # the initial one + at most a batch per 50 ms
+        assert len(backend.applies) <= 4  # the initial one + at most a batch per 50 ms burst
 
 
 async def test_a_failed_sync_is_logged_and_retried_on_the_next_change(
@@ -319,3 +332,22 @@ def test_the_real_back_end_needs_root_and_its_tools(
         options, euid=lambda: euid, which=lambda tool: f"/sbin/{tool}" if tool in tools else None
     )
     assert found == reason
+
+
+def _timed_changes() -> float:
+    name = "kube_router_controller_policy_change_to_programmed_seconds_count"
+    return REGISTRY.get_sample_value(name) or 0.0
+
+
+async def test_chains_are_read_back_once_idle_and_each_change_is_timed(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store, backend = cluster_store(), CountingBackend()
+    async with running(store, backend) as controller:
+        await until(lambda: len(backend.learned) > 0)  # read back once idle
+        assert controller.programmed is not None
+        assert not backend.reconcile(controller.programmed).changed  # nothing to rewrite
+        timed = _timed_changes()
+        put(store, pod("x/b2", "10.0.2.2", labels={"app": "c"}, node="node-2"))
+        await until_programmed(controller, fresh(store))
+        assert _timed_changes() == timed + 1

@@ -102,10 +102,10 @@ async def test_the_initial_sync_makes_the_bridge_the_cni_file_and_egress(tmp_pat
         assert box.bridge.ports == {"veth-a": True, "veth-b": True}
         assert box.egress.holds(box.expected_egress())
         assert box.egress.applies[0].repaired
-        assert box.egress.sets["kube-router-pod-subnets"].entries == (
+        assert box.egress.sets["kube-router-pod-subnets"].entries == {
             "10.244.1.0/24",
             "10.244.2.0/24",
-        )
+        }
         assert controller.syncs == 1
         assert last_action(box.health) == (
             "initial sync: bridge 1 changes; CNI file written; hairpin on 1 ports; "

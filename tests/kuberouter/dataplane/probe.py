@@ -34,6 +34,8 @@ from typing import TypeVar
 
 import attrs
 
+from kuberouter.cluster.echo import sctp_init
+
 T = TypeVar("T")
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -80,24 +82,6 @@ class Flow:
     dst: Endpoint
     protocol: str  # TCP / UDP / SCTP
     port: int
-
-
-def _crc32c(data: bytes) -> int:
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-
-def sctp_init(sport: int, dport: int, tag: int) -> bytes:
-    """An SCTP packet holding one INIT chunk (RFC 9260 3.3.2), checksum filled in."""
-    chunk = struct.pack("!BBHIIHHI", 1, 0, 20, tag, 65535, 1, 1, tag)
-    header = struct.pack("!HHII", sport, dport, 0, 0)
-    packet = header + chunk
-    checksum = struct.pack("<I", _crc32c(packet))
-    return packet[:8] + checksum + packet[12:]
 
 
 class Prober:

@@ -257,7 +257,7 @@ def test_drift_is_repaired(kernel: Kernel) -> None:
         ]
         script += [f"flush chain {where} {pod_chain}", f"delete chain {where} {pod_chain}"]
         script += [f"delete chain {where} KUBE-ROUTER-INPUT"]  # its hook goes with it
-        script += [f"delete element {where} {ipset.name} {{ {ipset.entries[0]} }}"]
+        script += [f"delete element {where} {ipset.name} {{ {min(ipset.entries)} }}"]
         kernel.run("nft", "-f", "-", input="\n".join(script) + "\n")
         expected_hooks = 1
     else:
@@ -267,7 +267,7 @@ def test_drift_is_repaired(kernel: Kernel) -> None:
         kernel.iptables("-X", pod_chain)
         kernel.iptables("-D", "FORWARD", "1")  # our jump
         kernel.iptables("-I", "INPUT", "1", "-s", "192.0.2.1/32", "-j", "ACCEPT")  # not first now
-        kernel.run("ipset", "del", ipset.name, ipset.entries[0])
+        kernel.run("ipset", "del", ipset.name, min(ipset.entries))
         expected_hooks = 2
     assert kernel.backend.read() != before
     stats = kernel.backend.reconcile(state)

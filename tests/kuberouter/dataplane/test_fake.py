@@ -81,7 +81,7 @@ def test_drift_is_found_and_only_it_is_rewritten() -> None:
     pod_chain = next(name for name in rules.chains if name.startswith("KUBE-POD-FW-"))
     ipset = next(s for s in rules.sets.values() if s.entries)
     fake.drop_chain(4, pod_chain)
-    fake.drop_member(4, ipset.name, ipset.entries[0])
+    fake.drop_member(4, ipset.name, min(ipset.entries))
     fake.drop_hook(4, "FORWARD")
     fake.chains[(4, "KUBE-POD-FW-STRAYSTRAYSTRAY")] = rules.chains[pod_chain]
     stats = fake.reconcile(desired)
@@ -90,12 +90,15 @@ def test_drift_is_found_and_only_it_is_rewritten() -> None:
     assert fake.holds(desired)
 
 
-def test_an_object_changed_since_it_was_last_seen_is_rewritten_once() -> None:
+def test_a_chain_changed_since_it_was_last_seen_is_rewritten_once() -> None:
     fake, before = FakeBackend(), state()
     fake.apply(before, None)
-    after = state(labels={"x/p1": "c"})
-    fake.apply(after, before)  # incremental: the kernel's listing of that set is unseen
-    assert fake.reconcile(after).sets_written == 1
+    after = state(policies=2, labels={"x/p1": "c"})
+    fake.apply(after, before)  # incremental: the kernel's listings of the new chains are unseen
+    stats = fake.reconcile(after)
+    old, new = before.rulesets[4].chains, after.rulesets[4].chains
+    assert stats.chains_written == sum(old.get(name) != chain for name, chain in new.items())
+    assert stats.chains_written and stats.sets_written == 0  # sets are judged by their members
     assert not fake.reconcile(after).changed
 
 
@@ -119,7 +122,8 @@ def test_cleanup_removes_everything() -> None:
 
 def test_a_repair_plan_of_nothing_desired_unhooks_every_family() -> None:
     programmed = Programmed(chains={(6, "KUBE-ROUTER-INPUT"): ()}, hooks=frozenset({(6, "INPUT")}))
-    [plan] = plan_repair(DesiredState(node="n", rulesets={}), programmed, Learned())
+    nothing = DesiredState(node="n", rulesets={})
+    [plan] = plan_repair(nothing, programmed, Learned(), FakeBackend().set_listing)
     assert plan.family == 6 and plan.ruleset is None
     assert plan.delete_chains == ("KUBE-ROUTER-INPUT",)
     assert plan.unhook == ("INPUT", "FORWARD", "OUTPUT")

@@ -60,9 +60,21 @@ def test_ipset_save_keeps_our_sets_sorted_with_their_family() -> None:
         "create other hash:ip family inet\nadd other 1.2.3.4\n"
     )
     assert parse_ipset(text) == {
-        (4, "KUBE-SRC-A"): ("hash:net inet", "10.0.0.0/8", "10.1.0.0/16 nomatch"),
-        (6, "inet6:KUBE-DST-B"): ("hash:ip inet6", "fd00::1"),
+        (4, "KUBE-SRC-A"): ("hash:net inet maxelem 65536", {"10.0.0.0/8", "10.1.0.0/16 nomatch"}),
+        (6, "inet6:KUBE-DST-B"): ("hash:ip inet6 maxelem ", {"fd00::1"}),
     }
+
+
+def test_ipset_save_members_read_back_in_the_compilers_notation() -> None:
+    text = (
+        "create KUBE-SRC-A hash:net family inet hashsize 1024 maxelem 1048576\n"
+        "add KUBE-SRC-A 10.0.0.1\nadd KUBE-SRC-A 10.2.0.1 nomatch\n"
+        "create inet6:KUBE-SRC-B hash:net family inet6 hashsize 1024 maxelem 1048576\n"
+        "add inet6:KUBE-SRC-B fd00::1\n"
+    )
+    read = parse_ipset(text)
+    assert read[(4, "KUBE-SRC-A")][1] == {"10.0.0.1/32", "10.2.0.1/32 nomatch"}
+    assert read[(6, "inet6:KUBE-SRC-B")][1] == {"fd00::1/128"}
 
 
 def test_nft_blocks_split_the_rendered_table() -> None:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from kuberouter.dataplane import FakeBackend
 from kuberouter.model import Namespace, NetworkPolicy, Pod
 from kuberouter.model.labels import Labels
+from kuberouter.netpol import names
 from kuberouter.netpol.cluster import Cluster
 from kuberouter.netpol.compiler import compile_node
 from kuberouter.netpol.incremental import IncrementalCompiler
@@ -319,22 +320,35 @@ def _changed_chains(before: DesiredState, after: DesiredState) -> set[str]:
     return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
-def test_a_remote_peer_label_change_recomputes_only_the_policy_it_feeds() -> None:
+def _changed_sets(before: DesiredState, after: DesiredState) -> set[str]:
+    old, new = before.rulesets[4].sets, after.rulesets[4].sets
+    return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+
+
+def test_a_remote_peer_label_change_changes_only_the_set_it_feeds() -> None:
     world = _small_world()
     before = world.incremental.state()
     world.set_pod("x/b", _pod("x/b", 2, "c", node="node-2"))  # leaves x/from-b's peers
     after = world.incremental.state()
-    assert world.incremental.recomputed == 1
-    assert _changed_chains(before, after) == set()  # only a set's members changed
+    assert world.incremental.recomputed == 0  # no policy is compiled again
+    assert _changed_chains(before, after) == set()
+    peers = names.rule_pods_set("x", "from-b", "ingress", 0, 4)
+    assert _changed_sets(before, after) == {peers}
+    assert set(after.rulesets[4].sets[peers].entries) == set()
     assert_same(after, world.fresh())
 
 
-def test_a_namespace_label_change_recomputes_only_namespace_selecting_policies() -> None:
+def test_a_namespace_label_change_changes_only_namespace_selecting_sets() -> None:
     world = _small_world()
+    before = world.incremental.state()
     world.set_namespace("z", namespace("z", team="a"))
-    world.incremental.state()
-    assert world.incremental.recomputed == 1  # y/team; the from-b policies do not care
-    assert_same(world.incremental.state(), world.fresh())
+    after = world.incremental.state()
+    assert world.incremental.recomputed == 0
+    # y/team now takes z/b in; the from-b policies do not care
+    peers = names.rule_pods_set("y", "team", "ingress", 0, 4)
+    assert _changed_sets(before, after) == {peers}
+    assert "10.0.0.5" in after.rulesets[4].sets[peers].entries
+    assert_same(after, world.fresh())
 
 
 def test_a_new_local_pod_gets_its_chains_and_leaves_other_pods_alone() -> None:
@@ -342,7 +356,9 @@ def test_a_new_local_pod_gets_its_chains_and_leaves_other_pods_alone() -> None:
     before = world.incremental.state()
     world.set_pod("x/a2", _pod("x/a2", 6, "a"))
     after = world.incremental.state()
-    assert world.incremental.recomputed == 1  # x/from-b, which now selects it
+    assert world.incremental.recomputed == 0  # x/from-b now selects it: reshaped, not compiled
+    targets = names.target_set("x", "from-b", "ingress", 4)
+    assert _changed_sets(before, after) == {targets}
     [pod_chain] = [
         name for name, chain in after.rulesets[4].chains.items() if chain.owner == "x/a2"
     ]
@@ -358,7 +374,7 @@ def test_a_named_port_change_refreshes_the_shared_set_without_recompiling_polici
     state = world.incremental.state()
     assert world.incremental.recomputed == 0
     shared = [ipset for ipset in state.rulesets[4].sets.values() if ipset.type == "hash:ip,port"]
-    assert [ipset.entries for ipset in shared] == [("10.0.0.5,tcp:8080",)]
+    assert [sorted(ipset.entries) for ipset in shared] == [["10.0.0.5,tcp:8080"]]
     assert_same(state, world.fresh())
 
 

@@ -121,10 +121,10 @@ def test_ipset_text_swaps_each_set_in() -> None:
     text = render_ipset(ruleset.sets.values())
     for ipset in ruleset.sets.values():
         assert "swap TMP-" in text and f" {ipset.name}\n" in text
-        assert f"create {ipset.name} {ipset.type} family inet -exist" in text
+        assert f"create {ipset.name} {ipset.type} family inet maxelem " in text
     assert " 10.0.0.0/8 nomatch" in text
     assert " 0.0.0.0/1\n" in text and " 128.0.0.0/1\n" in text  # /0 split for hash:net
-    assert ",tcp:80\n" in text and ",udp:53\n" in text
+    assert ",6:80\n" in text and ",17:53\n" in text  # hash:ip,port protocols by number
 
 
 def test_nft_script_replaces_only_our_table() -> None:

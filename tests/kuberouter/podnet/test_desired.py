@@ -34,11 +34,11 @@ def test_egress_sets_hold_every_nodes_pod_cidrs_and_addresses_per_family() -> No
     state = egress_state(nodes, (4, 6))
     v4, v6 = state.families[4], state.families[6]
     assert v4.pod_subnets.name == "kube-router-pod-subnets" and v4.pod_subnets.type == "hash:net"
-    assert v4.pod_subnets.entries == ("10.244.0.0/24", "10.244.1.0/24", "10.99.0.0/24")
+    assert v4.pod_subnets.entries == {"10.244.0.0/24", "10.244.1.0/24", "10.99.0.0/24"}
     assert v4.node_ips.name == "kube-router-node-ips" and v4.node_ips.type == "hash:ip"
-    assert v4.node_ips.entries == ("10.0.0.1", "10.0.0.2", "10.0.0.3", "203.0.113.9")
+    assert v4.node_ips.entries == {"10.0.0.1", "10.0.0.2", "10.0.0.3", "203.0.113.9"}
     assert v6.pod_subnets.name == "inet6:kube-router-pod-subnets"
-    assert v6.pod_subnets.entries == ("fd00::/64",) and v6.node_ips.entries == ("fd::1",)
+    assert v6.pod_subnets.entries == {"fd00::/64"} and v6.node_ips.entries == {"fd::1"}
     assert set(egress_state(nodes, (4,)).families) == {4}
 
 

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent  # the virtualenv's bin: pybgpd and pybgp live there
 PYBGPD, PYBGP = BIN / "pybgpd", BIN / "pybgp"
 FRR_IMAGE = "localhost/pybgp-frr:bookworm"
-PODMAN = ("podman", "--runtime", "runc")  # runc and lower ulimits: see ../shared/machine.md
+PODMAN = ("podman", "--runtime", "runc")  # runc and lower ulimits: docs/developing.md
 LIMITS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024")
 
 OUR_ASN = 65000
@@ -631,14 +631,17 @@ class Frr(Peer):
         listen_all: bool = False,
         graceful_restart: bool = False,
         extended_nexthop: bool = False,
+        router_lines: tuple[str, ...] = (),
         **kwargs: Any,
     ) -> None:
         """`listen_all`: no `-l ADDR`, bgpd listens on every address of its namespace.
         `graceful_restart`: FRR restarts gracefully itself (RFC 4724), keeping forwarding
-        state (the F bit), instead of helping only."""
+        state (the F bit), instead of helping only. `router_lines`: more lines for
+        `router bgp` (e.g. " bgp graceful-restart notification")."""
         super().__init__(*args, **kwargs)
         self.connect_timer, self.listen_all = connect_timer, listen_all
         self.graceful_restart = graceful_restart
+        self.router_lines = router_lines
         self.extended_nexthop = extended_nexthop  # RFC 8950 on sessions over IPv6
 
     def config_text(self) -> str:
@@ -670,6 +673,7 @@ class Frr(Peer):
         ]
         if self.graceful_restart:
             lines += [" bgp graceful-restart", " bgp graceful-restart preserve-fw-state"]
+        lines += self.router_lines
         for s in self.sessions:
             n = f" neighbor {s.neighbor}"
             lines += [
@@ -852,11 +856,15 @@ class Gobgp(ProcessPeer):
     kind = "gobgp"
     log_name = "gobgpd.log"
 
-    def __init__(self, *args: Any, listen: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, listen: Sequence[str] = (), extra_config: str = "", **kwargs: Any
+    ) -> None:
         """`listen`: the addresses gobgpd listens on (`local-address-list`; default: all, so
-        nothing else in the namespace can listen on port 179)."""
+        nothing else in the namespace can listen on port 179). `extra_config`: more TOML at
+        the end of gobgpd.toml (e.g. `[[mrt-dump]]`)."""
         super().__init__(*args, **kwargs)
         self.listen = list(listen)
+        self.extra_config = extra_config
 
     def config_text(self) -> str:
         v6_over_v4 = [s.neighbor for s in self.sessions if "ipv6" in s.families and not s.over_ipv6]
@@ -926,6 +934,7 @@ class Gobgp(ProcessPeer):
             '      route-type = "local"',
             "    [policy-definitions.statements.actions]",
             '      route-disposition = "accept-route"',
+            self.extra_config,
         ]
         return "\n".join(lines) + "\n"
 
