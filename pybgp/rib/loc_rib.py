@@ -112,10 +112,11 @@ class LocRib:
             # The peer's first path for each: a prefix without a best path takes it (its only
             # candidate), in the same pass that reads the others' best paths. `after` is
             # nobody's best yet (the peer had no path for these prefixes).
-            found = list(map(best_of.setdefault, prefixes, repeat(after)))
-            if found.count(after) == len(found):  # new prefixes: a table coming in
+            found: list[Route | None] = list(map(best_of.setdefault, prefixes, repeat(after)))
+            filled = found.count(after)
+            if filled == len(found):  # new prefixes: a table coming in
                 return list(zip(prefixes, repeat(None), repeat(after)))
-            olds = [None if old is after else old for old in found]
+            olds = [None if old is after else old for old in found] if filled else found
         else:
             olds = list(map(best_of.get, prefixes))
         after_keys = None if after is None else keys(after, config)
