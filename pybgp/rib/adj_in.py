@@ -78,7 +78,6 @@ class AdjRibIn:
         self._peer_as_octets = peer.asn.to_bytes(4, "big")
         self._last: Route | None = None  # the Route made last, and whether it is eligible
         self._last_eligible = True
-        self._fresh = False  # `_last` made for the announcement at hand: in no table yet
         self._last_v4: Route | None = None  # the last one from IPv4 NLRI + NEXT_HOP
         self._v4: Table | None = None  # the IPv4 unicast table, found without hashing
 
@@ -152,8 +151,6 @@ class AdjRibIn:
                 self._withdraw(IPV4_UNICAST, addpath, keys, out)
                 return
             route = self._last_v4 = self._route(attributes, next_hop_text(hop))
-        else:
-            self._fresh = False
         self._announce(IPV4_UNICAST, addpath, keys, route, out)
 
     def announce(
@@ -216,11 +213,9 @@ class AdjRibIn:
         (a common packing) share one."""
         last = self._last
         if last is not None and last.attributes is attributes and last.next_hop == next_hop:
-            self._fresh = False
             return last
         route = self._last = Route(attributes, next_hop, self.peer)
         self._last_eligible = self._eligible(attributes)
-        self._fresh = True
         return route
 
     def _eligible(self, attributes: PathAttributes) -> bool:
@@ -273,8 +268,7 @@ class AdjRibIn:
             for kept, some_keys in self._filtered(family, addpath, keys, route):
                 self._put(family, table, some_keys, kept or route, kept is not None, out)
             return
-        fresh = self._fresh and route is self._last
-        self._put(family, table, keys, route, eligible, out, fresh)
+        self._put(family, table, keys, route, eligible, out)
 
     def _put(
         self,
@@ -284,10 +278,8 @@ class AdjRibIn:
         route: Route,
         eligible: bool,
         out: list[Touched],
-        fresh: bool = False,
     ) -> None:
-        prefixes, previous = table.announce(keys, route, eligible, fresh)
-        self._fresh = False  # in the table now
+        prefixes, previous = table.announce(keys, route, eligible)
         if prefixes:
             out.append(Touched(family, prefixes, route if eligible else None, previous))
 

@@ -107,20 +107,13 @@ class LocRib:
             return self.recompute(touched.prefixes, sources)
         best_of, after = self._best, touched.route
         prefixes = touched.prefixes
-        olds: list[Route | None]
-        if after is not None and not any(previous):
-            # The peer's first path for each: a prefix without a best path takes it (its only
-            # candidate), in the same pass that reads the others' best paths. `after` is
-            # nobody's best yet (the peer had no path for these prefixes).
-            found: list[Route | None] = list(map(best_of.setdefault, prefixes, repeat(after)))
-            filled = found.count(after)
-            if filled == len(found):  # new prefixes: a table coming in
-                return list(zip(prefixes, repeat(None), repeat(after)))
-            olds = [None if old is after else old for old in found] if filled else found
-        else:
-            olds = list(map(best_of.get, prefixes))
+        if after is not None and not any(previous) and best_of.keys().isdisjoint(prefixes):
+            # New prefixes, the usual case while a table comes in.
+            best_of.update(zip(prefixes, repeat(after)))
+            return list(zip(prefixes, repeat(None), repeat(after)))
         after_keys = None if after is None else keys(after, config)
         alone = lone_as is not None and after_keys is not None and lone_as(after_keys.neighbour_as)
+        olds = list(map(best_of.get, prefixes))
         if _all_one(olds) and _all_one(previous):
             # One best path and one path before for all: the peer packed the prefixes as a
             # neighbour did (the usual case with many peers), so one decision does for all.

@@ -29,10 +29,7 @@ class Table:
     def __init__(self) -> None:
         self.stale: set[Nlri] = set()
 
-    def announce(
-        self, keys: Sequence[Nlri], route: Route, eligible: bool, fresh: bool = False
-    ) -> Delta:
-        """`fresh`: `route` was made for this announcement, so no entry holds it yet."""
+    def announce(self, keys: Sequence[Nlri], route: Route, eligible: bool) -> Delta:
         raise NotImplementedError
 
     def withdraw(self, keys: Sequence[Nlri]) -> Delta:
@@ -83,25 +80,15 @@ class PlainTable(Table):
         self.routes: dict[Nlri, Route] = {}
         self.ineligible: dict[Nlri, Route] = {}
 
-    def announce(
-        self, keys: Sequence[Nlri], route: Route, eligible: bool, fresh: bool = False
-    ) -> Delta:
+    def announce(self, keys: Sequence[Nlri], route: Route, eligible: bool) -> Delta:
         if eligible:
             routes = self.routes
             previous: list[Route | None]
-            if fresh:  # `route` is in no entry yet: one pass reads the paths and fills gaps
-                previous = list(map(routes.setdefault, keys, repeat(route)))
-                if previous.count(route) == len(previous):  # new prefixes: a table coming in
-                    previous = [None] * len(keys)
-                else:
-                    routes.update(zip(keys, repeat(route)))
-                    previous = [None if old is route else old for old in previous]
-            elif routes.keys().isdisjoint(keys):
+            if routes.keys().isdisjoint(keys):  # new prefixes: a table coming in
                 previous = [None] * len(keys)
-                routes.update(zip(keys, repeat(route)))
             else:
                 previous = list(map(routes.get, keys))
-                routes.update(zip(keys, repeat(route)))
+            routes.update(zip(keys, repeat(route)))
             if self.ineligible:
                 drop = self.ineligible.pop
                 for key in keys:
@@ -164,9 +151,7 @@ class AddPathTable(Table):
         self._accepted = 0
         self._ineligible_count = 0
 
-    def announce(
-        self, keys: Sequence[Nlri], route: Route, eligible: bool, fresh: bool = False
-    ) -> Delta:
+    def announce(self, keys: Sequence[Nlri], route: Route, eligible: bool) -> Delta:
         touched: list[Nlri] = []
         for key in keys:
             prefix, path_id = key[4:], int.from_bytes(key[:4], "big")
