@@ -7,7 +7,9 @@ with one sendall, then keeps the session up with KEEPALIVEs until its standard i
 Events are written to standard output as JSON lines, with CLOCK_MONOTONIC timestamps (the
 same clock in every network namespace): "established", "first_update" (taken just before the
 first octet of the stream is written), "sent" (sendall returned), "closed" (the peer closed or
-sent a NOTIFICATION), "error". When every session is up, all start writing at once.
+sent a NOTIFICATION), "error". When every session is up, the sender waits for a line `go` on
+its standard input (so that separate sender processes start together), then all its sessions
+start writing at once.
 """
 
 from __future__ import annotations
@@ -111,18 +113,35 @@ def recv_message(sock: socket.socket) -> tuple[int, bytes]:
 
 
 def handshake(session: Session, peer: str, port: int, deadline: float) -> None:
+    """`open_session`, tried again on a new connection until `deadline` (a daemon that is
+    still starting may take a connection and answer it late, or close it)."""
+    while True:
+        try:
+            open_session(session, peer, port, deadline)
+            return
+        except (OSError, BGPError):
+            if now() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def open_session(session: Session, peer: str, port: int, deadline: float) -> None:
     """OPEN, KEEPALIVE; returns when both sides have sent KEEPALIVE (Established)."""
     sock = connect(session.local, peer, port, deadline)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(session.open_message())
-    msg_type, body = recv_message(sock)
-    if msg_type != MessageType.OPEN:
-        raise ConnectionError(f"{session.local}: expected OPEN, got type {msg_type}: {body!r}")
-    session.hold_time = min(HOLD_TIME, Open.decode(body, CTX).hold_time)
-    sock.sendall(KEEPALIVE_MESSAGE)
-    msg_type, body = recv_message(sock)
-    if msg_type != MessageType.KEEPALIVE:
-        raise ConnectionError(f"{session.local}: expected KEEPALIVE, got type {msg_type}: {body!r}")
+    try:
+        msg_type, body = recv_message(sock)
+        if msg_type != MessageType.OPEN:
+            raise ConnectionError(f"{session.local}: expected OPEN, got {msg_type}: {body!r}")
+        session.hold_time = min(HOLD_TIME, Open.decode(body, CTX).hold_time)
+        sock.sendall(KEEPALIVE_MESSAGE)
+        msg_type, body = recv_message(sock)
+        if msg_type != MessageType.KEEPALIVE:
+            raise ConnectionError(f"{session.local}: expected KEEPALIVE, got {msg_type}: {body!r}")
+    except (OSError, BGPError):
+        sock.close()
+        raise
     sock.settimeout(None)
     session.sock = sock
     emit("established", local=session.local, t=now(), hold_time=session.hold_time)
@@ -208,6 +227,11 @@ def wait_for_stdin_eof(stop: threading.Event) -> None:
     stop.set()
 
 
+def wait_for_go() -> bool:
+    """True when standard input gives `go`; False at its end."""
+    return sys.stdin.buffer.readline().strip() == b"go"
+
+
 def parse_session(text: str) -> Session:
     local, asn, path = text.split(":", 2)
     return Session(local=local, asn=int(asn), stream=Path(path).read_bytes())
@@ -225,10 +249,11 @@ def run(sessions: list[Session], peer: str, port: int, connect_timeout: float, l
     for session in sessions:
         spawn(drain, session)
         spawn(send_stream, session, start)
-    start.set()
-    spawn(wait_for_stdin_eof, stop)
     spawn(keepalives, sessions, stop)
-    stop.wait(life)
+    if wait_for_go():
+        start.set()
+        spawn(wait_for_stdin_eof, stop)
+        stop.wait(life)
     for session in sessions:
         close(session)
     return 0

@@ -235,13 +235,29 @@ def keys(route: Route, config: BestPathConfig) -> Keys:
     """The route's comparison keys, made once per route and configuration."""
     found = route.keys
     if found is None or found.config is not config:
-        facts = route.facts
+        # local_pref_key, med_value, ebgp_key and tie_key inlined: this runs once per
+        # UPDATE on the ingest path (the property tests hold it to the step functions).
+        facts, peer = route.facts, route.peer
+        local_pref, med = facts.local_pref, facts.med
+        if med is None:
+            med = MED_WORST if config.med_missing_as_worst else 0
         found = route.keys = Keys(
-            config=config,
-            rank=(local_pref_key(route, config), facts.path_length, facts.origin),
-            med=med_value(route, config),
-            neighbour_as=facts.neighbour_as,
-            tail=(ebgp_key(route), *tie_key(route)),
+            config,
+            (
+                -(config.default_local_pref if local_pref is None else local_pref),
+                facts.path_length,
+                facts.origin,
+            ),
+            med,
+            facts.neighbour_as,
+            (
+                1 if peer.ibgp or peer.confederation else 0,
+                facts.router_id,
+                facts.cluster_list_length,
+                peer.address_key,
+                _next_hop_key(route.next_hop),
+                route.attributes.raw,
+            ),
         )
     return found
 

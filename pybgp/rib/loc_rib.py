@@ -39,6 +39,11 @@ def _same_set(a: tuple[Route, ...], b: tuple[Route, ...]) -> bool:
     return len(a) == len(b) and all(x.same(y) for x, y in zip(a, b, strict=True))
 
 
+def _all_one(items: Sequence[Route | None]) -> bool:
+    """Every item is the same object (or None), and there is at least one."""
+    return bool(items) and items.count(items[0]) == len(items)
+
+
 class LocRib:
     def __init__(self, family: Family, config: BestPathConfig = DEFAULT) -> None:
         self.family = family
@@ -106,14 +111,19 @@ class LocRib:
             # New prefixes, the usual case while a table comes in.
             best_of.update(zip(prefixes, repeat(after)))
             return list(zip(prefixes, repeat(None), repeat(after)))
-        changes: list[BestChange] = []
-        again: list[Nlri] = []
         after_keys = None if after is None else keys(after, config)
         alone = lone_as is not None and after_keys is not None and lone_as(after_keys.neighbour_as)
+        olds = list(map(best_of.get, prefixes))
+        if _all_one(olds) and _all_one(previous):
+            # One best path and one path before for all: the peer packed the prefixes as a
+            # neighbour did (the usual case with many peers), so one decision does for all.
+            one = replace_one(olds[0], previous[0], after, config, after_keys, alone)
+            return self._apply_all(prefixes, olds[0], one, sources)
+        changes: list[BestChange] = []
+        again: list[Nlri] = []
         seen: tuple[Route | None, Route | None] = (None, None)  # (old, before): same answer
         decided: Route | Undecided | None = None
-        for prefix, before in zip(prefixes, previous, strict=True):
-            old = best_of.get(prefix)
+        for prefix, old, before in zip(prefixes, olds, previous, strict=True):
             if old is None or seen[0] is not old or seen[1] is not before:
                 decided = replace_one(old, before, after, config, after_keys, alone)
                 seen = (old, before)
@@ -132,6 +142,28 @@ class LocRib:
         if again:
             changes += self.recompute(again, sources)
         return changes
+
+    def _apply_all(
+        self,
+        prefixes: Sequence[Nlri],
+        old: Route | None,
+        new: Route | Undecided | None,
+        sources: Sequence[AdjRibIn],
+    ) -> list[BestChange]:
+        """`apply` for prefixes that all had the best path `old` and now have `new`."""
+        if new is old:
+            return []
+        if new is RECOMPUTE:
+            return self.recompute(prefixes, sources)
+        best_of = self._best
+        if new is None:
+            for prefix in prefixes:
+                del best_of[prefix]
+            return list(zip(prefixes, repeat(old), repeat(None)))
+        best_of.update(zip(prefixes, repeat(new)))
+        if new.same(old):
+            return []
+        return list(zip(prefixes, repeat(old), repeat(new)))
 
     def recompute(self, prefixes: Iterable[Nlri], sources: Sequence[AdjRibIn]) -> list[BestChange]:
         """`update` for each prefix, its candidates gathered from `sources` (every

@@ -13,9 +13,15 @@ from typing import NamedTuple, Protocol
 
 from pybgp.rib.peer import PeerInfo
 from pybgp.wire import aspath
-from pybgp.wire.constants import Family
+from pybgp.wire.constants import AttrType, Family, Origin, SegmentType
 from pybgp.wire.nlri import Nlri
 from pybgp.wire.pathattrs import PathAttributes
+
+_SEQUENCE, _SET = int(SegmentType.AS_SEQUENCE), int(SegmentType.AS_SET)
+# Type codes as plain ints for a hot loop.
+_ORIGIN, _AS_PATH, _MED = int(AttrType.ORIGIN), int(AttrType.AS_PATH), int(AttrType.MULTI_EXIT_DISC)
+_LOCAL_PREF, _ORIGINATOR_ID = int(AttrType.LOCAL_PREF), int(AttrType.ORIGINATOR_ID)
+_CLUSTER_LIST = int(AttrType.CLUSTER_LIST)
 
 
 class Facts(NamedTuple):
@@ -103,7 +109,9 @@ class RouteFilter(Protocol):
 
 
 def _facts(attributes: PathAttributes, peer: PeerInfo) -> Facts:
-    path = attributes.as_path
+    if attributes.asn4:
+        return _wire_facts(attributes.raw, peer)
+    path = attributes.as_path  # from a 2-octet peer: merged with AS4_PATH (RFC 6793)
     originator = attributes.originator_id
     return Facts(
         local_pref=attributes.local_pref,
@@ -114,6 +122,53 @@ def _facts(attributes: PathAttributes, peer: PeerInfo) -> Facts:
         router_id=(int(ipaddress.IPv4Address(originator)) if originator else peer.router_id_value),
         cluster_list_length=len(attributes.cluster_list),
     )
+
+
+def _wire_facts(raw: bytes, peer: PeerInfo) -> Facts:
+    """`_facts` read straight from a (well-formed, 4-octet AS) attribute field: the ingest
+    path decodes no attribute for the decision process. A repeated attribute counts as the
+    decoded values count it (the last one)."""
+    origin, length, first, med, local_pref = int(Origin.INCOMPLETE), 0, None, None, None
+    router_id, clusters = peer.router_id_value, 0
+    pos, size = 0, len(raw)
+    while pos < size:
+        code = raw[pos + 1]
+        if raw[pos] & 0x10:  # Extended Length
+            start = pos + 4
+            end = start + (raw[pos + 2] << 8 | raw[pos + 3])
+        else:
+            start = pos + 3
+            end = start + raw[pos + 2]
+        if code == _ORIGIN:
+            origin = raw[start]
+        elif code == _AS_PATH:
+            length, first = _path_facts(raw, start, end)
+        elif code == _MED:
+            med = int.from_bytes(raw[start:end])
+        elif code == _LOCAL_PREF:
+            local_pref = int.from_bytes(raw[start:end])
+        elif code == _ORIGINATOR_ID:
+            router_id = int.from_bytes(raw[start:end])
+        elif code == _CLUSTER_LIST:
+            clusters = (end - start) // 4
+        pos = end
+    return Facts(local_pref, length, origin, first, med, router_id, clusters)
+
+
+def _path_facts(raw: bytes, pos: int, end: int) -> tuple[int, int | None]:
+    """(length for the decision process, neighbour AS) of a 4-octet AS_PATH value at
+    raw[pos:end], as `aspath.path_length` and `aspath.first_as` give them."""
+    leading = pos < end and raw[pos] == _SEQUENCE
+    first = int.from_bytes(raw[pos + 2 : pos + 6]) if leading else None
+    length = 0
+    while pos < end:
+        kind, count = raw[pos], raw[pos + 1]
+        if kind == _SEQUENCE:
+            length += count
+        elif kind == _SET:
+            length += 1
+        pos += 2 + 4 * count
+    return length, first
 
 
 def attribute_value(raw: bytes, code: int) -> bytes | None:

@@ -18,6 +18,7 @@ from pybgp.wire.constants import IPV4_UNICAST
 from tests.pybgp.rib.builders import attributes, peer, v4
 
 ALWAYS = BestPathConfig(always_compare_med=True)
+MISSING_WORST = BestPathConfig(med_missing_as_worst=True, default_local_pref=150)
 
 
 @st.composite
@@ -102,16 +103,19 @@ def test_best_equals_the_reference_with_med_per_neighbour_as(routes: list[Route]
     assert select(routes)[0] is reference_per_as_med(routes)
 
 
-@given(candidate_sets(), st.sampled_from([BestPathConfig(), ALWAYS]))
+@settings(max_examples=500)
+@given(candidate_sets(), st.sampled_from([BestPathConfig(), ALWAYS, MISSING_WORST]))
 def test_fast_path_equals_the_step_functions(routes: list[Route], config: object) -> None:
     assert select(routes, config)[0] is select_stepwise(routes, config)[0]  # type: ignore[arg-type]
 
 
 # -- the incremental Loc-RIB --------------------------------------------------------------
-PREFIXES = v4("10.1.0.0/16", "10.2.0.0/16")
+PREFIXES = v4("10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16")
 
 
-Operation = tuple[AdjRibIn, int, Route | None]  # (from, prefix index, route or withdrawal)
+# (from, prefix indices, route or withdrawal): several prefixes per UPDATE, so they may have
+# different best paths before it (the Loc-RIB decides per prefix) or one (it decides once).
+Operation = tuple[AdjRibIn, list[int], Route | None]
 
 
 @st.composite
@@ -120,7 +124,8 @@ def operations(draw: st.DrawFn) -> list[Operation]:
     ops: list[Operation] = []
     for _ in range(draw(st.integers(1, 25))):
         rib = draw(st.sampled_from(ribs))
-        ops.append((rib, draw(st.integers(0, 1)), draw(st.none() | candidate(rib.peer))))
+        indices = sorted(draw(st.sets(st.integers(0, len(PREFIXES) - 1), min_size=1)))
+        ops.append((rib, indices, draw(st.none() | candidate(rib.peer))))
     return ops
 
 
@@ -131,15 +136,22 @@ def test_incremental_loc_rib_agrees_with_deciding_from_scratch(
 ) -> None:
     sources = list({id(rib): rib for rib, _, _ in ops}.values())
     loc = LocRib(IPV4_UNICAST, config)
-    for rib, index, route in ops:
-        key = PREFIXES[index]
+    told: dict[bytes, Route | None] = {}  # the best paths as the reported changes tell them
+    for rib, indices, route in ops:
+        keys = [PREFIXES[index] for index in indices]
         if route is None:
-            touched = rib.withdraw(IPV4_UNICAST, [key])
+            touched = rib.withdraw(IPV4_UNICAST, keys)
         else:
-            touched = rib.announce(IPV4_UNICAST, [key], route.attributes, route.next_hop)
+            touched = rib.announce(IPV4_UNICAST, keys, route.attributes, route.next_hop)
         for change in touched:
-            loc.apply(change, sources)
+            for prefix, old, new in loc.apply(change, sources):
+                assert _same(old, told.get(prefix))
+                told[prefix] = new
         for key in PREFIXES:
             expected = select(candidates(sources, IPV4_UNICAST, key), config)[0]
-            got = loc.best(key)
-            assert (got is None and expected is None) or (got is not None and got.same(expected))
+            assert _same(loc.best(key), expected)
+            assert _same(told.get(key), expected)  # what went out to the Adj-RIB-Out
+
+
+def _same(a: Route | None, b: Route | None) -> bool:
+    return (a is None and b is None) or (a is not None and a.same(b))
