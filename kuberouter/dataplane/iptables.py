@@ -2,7 +2,9 @@
 
 One apply runs at most: `ipset restore` (new and changed sets, swapped in), one
 `iptables-restore --noflush` and one `ip6tables-restore --noflush` (only our chains:
-`:CHAIN - [0:0]` flushes just that chain, then its rules; chains no longer wanted are
+`:CHAIN - [0:0]` flushes just that chain, then its rules; a chain whose programmed
+version is known and that changed by fewer rules than it holds, as a top chain when a pod
+comes or goes, gets `-D`/`-I` of those rules instead; chains no longer wanted are
 flushed and `-X`ed; jumps from INPUT/FORWARD/OUTPUT inserted or removed in the same
 transaction), and an `ipset restore` that destroys sets no rule uses any more. Nothing
 else in the table is named, so other tools' chains and rules stay.
@@ -21,6 +23,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+import attrs
+
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.firewall import NOTHING, ApplyStats, PlannedBackend, Usage
 from kuberouter.dataplane.ipset import Ipset, set_listing
@@ -33,9 +37,10 @@ from kuberouter.dataplane.plan import (
     SetListing,
     is_our_chain,
     plan_repair,
+    rule_edits,
 )
-from kuberouter.netpol.render import render_iptables
-from kuberouter.netpol.ruleset import IPSet
+from kuberouter.netpol.render import iptables_rule, render_iptables
+from kuberouter.netpol.ruleset import Chain, IPSet
 
 Variant = Literal["legacy", "nft"]
 VARIANTS: tuple[Variant, ...] = ("nft", "legacy")
@@ -168,10 +173,12 @@ class IptablesBackend(PlannedBackend):
         """The iptables-restore --noflush input for one family's plan (None: nothing to do)."""
         if not (plan.write_chains or plan.delete_chains or plan.hook or plan.unhook):
             return None
-        lines = render_iptables(plan.partial(), plan.delete_chains).splitlines()
+        edits, whole = _edit_lines(plan)
+        partial = attrs.evolve(plan.partial(), chains={chain.name: chain for chain in whole})
+        lines = render_iptables(partial, plan.delete_chains).splitlines()
         body = [line for line in lines[:-1] if not line.startswith("-X ")]
         drops = [line for line in lines if line.startswith("-X ")]
-        return "\n".join([*body, *self._jump_lines(plan), *drops, "COMMIT"]) + "\n"
+        return "\n".join([*body, *edits, *self._jump_lines(plan), *drops, "COMMIT"]) + "\n"
 
     def _jump_lines(self, plan: FamilyPlan) -> list[str]:
         lines: list[str] = []
@@ -185,3 +192,24 @@ class IptablesBackend(PlannedBackend):
         for builtin, target in plan.hook:
             lines.append(f"-I {builtin} 1 {JUMP_COMMENT} -j {target}")
         return lines
+
+
+def _edit_lines(plan: FamilyPlan) -> tuple[list[str], list[Chain]]:
+    """`-D`/`-I` lines for the written chains whose programmed version is known and that
+    changed by fewer rules than they hold (a new pod: its jumps in the top chains), and
+    the chains to write whole. A rule is deleted by its text: if the chain is not what we
+    programmed the restore fails, and the apply falls back to a repair."""
+    lines: list[str] = []
+    whole: list[Chain] = []
+    for chain in plan.write_chains:
+        old = plan.replaced_chains.get(chain.name)
+        edits = rule_edits(old, chain) if old is not None else None
+        if edits is None:
+            whole.append(chain)
+            continue
+        for rule in edits.deletes:
+            lines.append("-D" + iptables_rule(chain.name, rule, plan.family)[2:])
+        for position, rule in edits.inserts:
+            text = iptables_rule(chain.name, rule, plan.family)[2:]
+            lines.append(f"-I {chain.name} {position}{text[len(chain.name) + 1 :]}")
+    return lines, whole
