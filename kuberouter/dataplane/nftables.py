@@ -7,10 +7,11 @@ known, else flushed and refilled), only changed chains flushed and refilled (a t
 whose rules stay, as when a pod comes or goes, changes just its verdict maps' elements:
 render_nft.hook_layout), removed chains flushed then deleted (after the chains and maps
 that jumped to them were rewritten in the same transaction), removed sets deleted last.
-A top chain's maps are part of its listing (a read lists their elements with it). The kernel commits the whole transaction or
-none of it, so no packet sees half of a change. A family that goes away loses its table.
-The text of each set and chain comes from render_nft (rendered for just the objects
-being written whole), so the two renderings cannot disagree. Reads turn the set elements
+A top chain's maps are part of its listing (a read lists their elements with it). The
+kernel commits the whole transaction or none of it, so no packet sees half of a change.
+A family that goes away loses its table. The text of each set and chain comes from
+render_nft (rendered for just the objects being written whole), so the two renderings
+cannot disagree. Reads turn the set elements
 nft lists back into the compiler's notation (an address, "ip,proto:port", a CIDR).
 Nothing outside our tables is named; the base chains hook input/forward/output at filter
 priority themselves, so there are no jumps to keep in other tables.
@@ -36,6 +37,7 @@ from kuberouter.dataplane.plan import (
 )
 from kuberouter.netpol.names import IPV6_SET_PREFIX
 from kuberouter.netpol.render_nft import (
+    HookLayout,
     element,
     hook_layout,
     render_nft,
@@ -83,6 +85,7 @@ class NftablesBackend(PlannedBackend):
     def __init__(self, runner: Runner | None = None) -> None:
         super().__init__()
         self.runner = runner or Runner()
+        self._layouts: dict[tuple[int, str], tuple[Chain, HookLayout]] = {}
 
     def usage(self) -> Usage:
         return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
@@ -151,7 +154,11 @@ class NftablesBackend(PlannedBackend):
             return []
         deltas = {ipset.name: _member_changes(plan, ipset) for ipset in plan.write_sets}
         whole = [ipset for ipset in plan.write_sets if deltas[ipset.name] is None]
-        rendered = blocks(render_nft(attrs.evolve(plan.partial(), sets={s.name: s for s in whole})))
+        # Top chains: when only their maps' elements differ, just those change.
+        edited = {chain.name: self._map_edits(plan, chain, where) for chain in plan.write_chains}
+        chains = {chain.name: chain for chain in plan.write_chains if edited[chain.name] is None}
+        partial = attrs.evolve(plan.partial(), sets={s.name: s for s in whole}, chains=chains)
+        rendered = blocks(render_nft(partial))
         lines = [f"add table {where}"]
         for ipset in plan.write_sets:
             name = nft_set_name(ipset.name)
@@ -165,17 +172,46 @@ class NftablesBackend(PlannedBackend):
             lines.append(f"add set {where} {name} {{ {'; '.join(header)}; }}")
             lines.append(f"flush set {where} {name}")
             lines += [f"add element {where} {name} {{ {text} }}" for text in elements]
-        lines += _chain_lines(plan, rendered, where)
+        lines += _chain_lines(plan, rendered, edited, where)
         lines += [f"delete set {where} {nft_set_name(name)}" for name in plan.delete_sets]
         return lines
 
+    def _map_edits(self, plan: FamilyPlan, chain: Chain, where: str) -> list[str] | None:
+        """The element changes that turn a top chain's programmed maps into the new ones,
+        when its rules stay the same; None: the chain and its maps are written whole."""
+        old = plan.replaced_chains.get(chain.name)
+        if chain.hook is None or old is None:
+            return None
+        before, after = self._layout(old, plan.family), self._layout(chain, plan.family)
+        if before.rules != after.rules:
+            return None
+        lines: list[str] = []
+        for was, now in zip(before.maps, after.maps, strict=True):
+            old_elements, new_elements = was.elements(), now.elements()
+            gone = [key for key, text in old_elements.items() if new_elements.get(key) != text]
+            added = [text for key, text in new_elements.items() if old_elements.get(key) != text]
+            lines += [f"delete element {where} {now.name} {{ {', '.join(gone)} }}"] if gone else []
+            lines += [f"add element {where} {now.name} {{ {', '.join(added)} }}"] if added else []
+        return lines
+
+    def _layout(self, chain: Chain, family: int) -> HookLayout:
+        """hook_layout, remembered for the last version of each top chain (the next
+        change compares with it)."""
+        known = self._layouts.get((family, chain.name))
+        if known is not None and known[0] is chain:
+            return known[1]
+        layout = hook_layout(chain, family)
+        self._layouts[(family, chain.name)] = (chain, layout)
+        return layout
+
 
 def _chain_lines(
-    plan: FamilyPlan, rendered: dict[tuple[str, str], _Block], where: str
+    plan: FamilyPlan,
+    rendered: dict[tuple[str, str], _Block],
+    edited: Mapping[str, list[str] | None],
+    where: str,
 ) -> list[str]:
     """Chains made, their maps filled, chains flushed and refilled, old chains deleted."""
-    # Top chains: when only their maps' elements differ, just those change.
-    edited = {chain.name: _map_edits(plan, chain, where) for chain in plan.write_chains}
     whole = [chain for chain in plan.write_chains if edited[chain.name] is None]
     lines = []
     for chain in whole:
@@ -193,25 +229,6 @@ def _chain_lines(
         rules = rendered[("chain", chain.name)][1]
         lines += [f"add rule {where} {chain.name} {rule}" for rule in rules]
     lines += [f"delete chain {where} {name}" for name in plan.delete_chains]
-    return lines
-
-
-def _map_edits(plan: FamilyPlan, chain: Chain, where: str) -> list[str] | None:
-    """The element changes that turn a top chain's programmed maps into the new ones,
-    when its rules stay the same; None: the chain and its maps are written whole."""
-    old = plan.replaced_chains.get(chain.name)
-    if chain.hook is None or old is None:
-        return None
-    before, after = hook_layout(old, plan.family), hook_layout(chain, plan.family)
-    if before.rules != after.rules:
-        return None
-    lines: list[str] = []
-    for was, now in zip(before.maps, after.maps, strict=True):
-        old_elements, new_elements = was.elements(), now.elements()
-        gone = [key for key, text in old_elements.items() if new_elements.get(key) != text]
-        added = [text for key, text in new_elements.items() if old_elements.get(key) != text]
-        lines += [f"delete element {where} {now.name} {{ {', '.join(gone)} }}"] if gone else []
-        lines += [f"add element {where} {now.name} {{ {', '.join(added)} }}"] if added else []
     return lines
 
 

@@ -120,6 +120,15 @@ def hook_layout(chain: Chain, family: int) -> HookLayout:
     return HookLayout(rules=tuple(rules), maps=maps)
 
 
+# A rule's other match and action fields, and their values when unset.
+_MATCHES = tuple(
+    field.name
+    for field in attrs.fields(Rule)
+    if field.name not in ("target", "comment", "src_addr", "dst_addr", "policy", "origin")
+)
+_NO_MATCH = tuple(getattr(Rule(target="ACCEPT"), name) for name in _MATCHES)
+
+
 def _pod_jump(rule: Rule) -> tuple[str, str] | None:
     """(field, address) of a jump to a pod chain matching one address and nothing else."""
     if not rule.target.startswith(POD_CHAIN_PREFIX):
@@ -127,8 +136,7 @@ def _pod_jump(rule: Rule) -> tuple[str, str] | None:
     address = rule.src_addr if rule.dst_addr is None else rule.dst_addr
     if address is None or "/" in address or (rule.src_addr and rule.dst_addr):
         return None
-    bare = attrs.evolve(rule, comment="", src_addr=None, dst_addr=None)
-    if bare != Rule(target=rule.target):
+    if tuple(getattr(rule, name) for name in _MATCHES) != _NO_MATCH:
         return None
     return ("saddr" if rule.dst_addr is None else "daddr"), address
 
