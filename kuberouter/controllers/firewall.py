@@ -5,12 +5,17 @@ its state (`reconcile(desired)`). Then, per batch of store changes (the changes 
 while the last sync ran, plus a burst's rest), feed the changes to the compiler, which
 recomputes only the sets and chains that depend on them, and `apply(desired, previous)`:
 the back end writes only what changed. Every `sync_period` a `reconcile(desired)` reads
-the kernel and repairs drift. The compiler is built from a snapshot (in a worker thread:
-the watch keeps flowing meanwhile) at the start and after a failed sync only: rebuilding it
-every period made the changes of that moment wait behind a full compile and left the heap a
-compiler bigger, and it equals a from-scratch compile anyway (a property test checks it).
+the kernel and repairs drift: the kernel is read in a worker thread while updates go on
+(at 50,000 pods `ipset save` takes a second, which every change of that second would have
+waited for), then the repair of what differs waits its turn between two updates (what an
+update changed since the read is rewritten once more). The compiler is built from a
+snapshot (in a worker thread: the watch keeps flowing meanwhile) at the start and after a
+failed sync only: rebuilding it every period made the changes of that moment wait behind
+a full compile and left the heap a compiler bigger, and it equals a from-scratch compile
+anyway (a property test checks it).
 A repair leaves reading back the listings of the chains it wrote (for the next repair)
-until no change is waiting: at 50,000 pods that read costs as much as the repair itself.
+until no change is waiting, and that read too goes on beside the updates: at 50,000 pods it
+costs as much as the repair itself.
 
 Each change's latency, from its watch event reaching the agent to its effect being in the
 kernel, is a histogram (`kube_router_controller_policy_change_to_programmed_seconds`).
@@ -35,7 +40,7 @@ import prometheus_client
 import trio
 
 from kuberouter.controllers.batch import next_batch
-from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
+from kuberouter.dataplane import ApplyStats, FirewallBackend, Programmed, firewall_backend
 from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.store import Change, Snapshot, Store
@@ -120,6 +125,7 @@ class FirewallController:
         self.syncs = 0  # successful syncs (tests wait on these)
         self.failures = 0
         self.unlearned = False  # a repair wrote chains whose listings are not read yet
+        self._writing = trio.Lock()  # one sync at a time: updates and the periodic repair
 
     def compiler_for(self, snapshot: Snapshot) -> IncrementalCompiler:
         """A compiler holding every object of `snapshot` (as compile_node would see it)."""
@@ -160,24 +166,51 @@ class FirewallController:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         changes = self.store.subscribe(KINDS)  # before the first snapshot: nothing is missed
-        async with changes:
+        async with changes, trio.open_nursery() as beside:
             await self._sync("initial sync", repair=True)
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
                 if self.unlearned and not changes.statistics().current_buffer_used:
-                    await self._learn()
+                    self.unlearned = False
+                    beside.start_soon(self._learn)
                 batch = await next_batch(changes, deadline)
                 if batch:
                     await self._sync("update", repair=self.programmed is None, changes=batch)
                 if trio.current_time() >= deadline:
-                    await self._sync("reconcile", repair=True)
+                    beside.start_soon(self._reconcile)
                     deadline = trio.current_time() + self.sync_period
 
+    async def _reconcile(self) -> None:
+        """Read the kernel beside the updates, then repair from what was read."""
+        try:
+            found = await trio.to_thread.run_sync(self.backend.read)
+        except Exception as error:  # the sync below reads again itself
+            log.warning("firewall: reading the kernel for the periodic repair failed: %s", error)
+            found = None
+        await self._sync("reconcile", repair=True, found=found)
+
     async def _sync(
-        self, what: str, *, repair: bool, changes: Sequence[Change] | None = None
+        self,
+        what: str,
+        *,
+        repair: bool,
+        changes: Sequence[Change] | None = None,
+        found: Programmed | None = None,
     ) -> None:
-        """Feed `changes` to the compiler (without one: build it from a snapshot), apply."""
+        async with self._writing:
+            await self._sync_now(what, repair=repair, changes=changes, found=found)
+
+    async def _sync_now(
+        self,
+        what: str,
+        *,
+        repair: bool,
+        changes: Sequence[Change] | None = None,
+        found: Programmed | None = None,
+    ) -> None:
+        """Feed `changes` to the compiler (without one: build it from a snapshot), apply
+        (a repair: from `found`, what a read of the kernel gave, if there is one)."""
         start = time.perf_counter()
         try:
             if self.compiler is None:
@@ -186,7 +219,7 @@ class FirewallController:
             else:
                 self.feed(self.compiler, changes or ())
             desired = self.compiler.state()
-            stats = await trio.to_thread.run_sync(self._apply, desired, repair)
+            stats = await trio.to_thread.run_sync(self._apply, desired, repair, found)
         except Exception as error:  # never crash the agent: retried on the next change/period
             self.programmed, self.failures = None, self.failures + 1
             self.compiler = None  # start over from a snapshot next time
@@ -204,20 +237,22 @@ class FirewallController:
         level = logging.DEBUG if changes else logging.INFO  # the rare full syncs are news
         log.log(level, "firewall %s: %s", what, describe(stats, desired))
 
-    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
+    def _apply(self, desired: DesiredState, repair: bool, found: Programmed | None) -> ApplyStats:
         if self.programmed is None or repair:
-            return self.backend.reconcile(desired, learn=False)
+            return self.backend.reconcile(desired, learn=False, found=found)
         return self.backend.apply(desired, self.programmed)
 
     async def _learn(self) -> None:
-        """Read back the listings of the chains the last repair wrote."""
+        """Read back the listings of the chains the last repair wrote (what an update
+        changes meanwhile does not match what is learnt, and is rewritten at the next
+        repair)."""
         programmed = self.programmed
-        self.unlearned = False
         if programmed is not None:
             try:
                 await trio.to_thread.run_sync(self.backend.learn, programmed)
             except Exception as error:  # the next repair rewrites those chains, then retries
                 log.warning("firewall: reading back the programmed chains failed: %s", error)
+
 
 # -- the agent's side: whether and how to run it ---------------------------------------
 

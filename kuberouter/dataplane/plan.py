@@ -57,6 +57,9 @@ class Programmed:
     chains: Mapping[ChainKey, Listing] = attrs.field(factory=dict)
     sets: Mapping[tuple[int, str], SetListing] = attrs.field(factory=dict)
     hooks: frozenset[tuple[int, str]] = frozenset()
+    # iptables: (family, built-in) -> its rules that lead into our chains, as listed (a
+    # repair deletes them all before it puts one jump first).
+    jumps: Mapping[tuple[int, str], tuple[str, ...]] = attrs.field(factory=dict)
 
     def families(self) -> set[int]:
         return {family for family, _ in [*self.chains, *self.sets]}
@@ -78,6 +81,10 @@ class FamilyPlan:
     delete_chains: tuple[str, ...] = ()
     hook: tuple[tuple[str, str], ...] = ()  # (built-in, our chain): put the jump first
     unhook: tuple[str, ...] = ()  # built-in chains to take our jumps out of
+    listed_jumps: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)  # Programmed.jumps
+    # A repair: the members a read listed of written sets of the right kind (a back end
+    # whose member changes are idempotent may add and delete just the difference).
+    listed_members: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
     # The programmed version of written sets, when known (incremental applies): a back
     # end may then change just the members that differ.
     replaced_sets: Mapping[str, IPSet] = attrs.field(factory=dict)
@@ -239,14 +246,19 @@ def _repair_family(
     sets = ruleset.sets if ruleset else {}
     chains = ruleset.chains if ruleset else {}
     builtins = tuple(builtin for builtin, _ in desired.builtin_jumps)
+    listed: dict[str, frozenset[str]] = {}
+    write_sets = []
+    for ipset in sets.values():
+        found, wanted = programmed.sets.get((family, ipset.name)), set_listing(ipset)
+        if found != wanted:
+            write_sets.append(ipset)
+            if found is not None and found[0] == wanted[0]:
+                listed[ipset.name] = found[1]
     return FamilyPlan(
         family=family,
         ruleset=ruleset,
-        write_sets=tuple(
-            ipset
-            for ipset in sets.values()
-            if programmed.sets.get((family, ipset.name)) != set_listing(ipset)
-        ),
+        write_sets=tuple(write_sets),
+        listed_members=listed,
         delete_sets=tuple(name for name in programmed.set_names(family) if name not in sets),
         existing_sets=frozenset(programmed.set_names(family)),
         write_chains=tuple(
@@ -261,6 +273,9 @@ def _repair_family(
         if ruleset
         else (),
         unhook=() if ruleset else builtins,
+        listed_jumps={
+            builtin: lines for (each, builtin), lines in programmed.jumps.items() if each == family
+        },
     )
 
 

@@ -335,6 +335,26 @@ def test_drift_is_repaired(kernel: Kernel) -> None:
         assert "-A INPUT -s 192.0.2.1/32 -j ACCEPT" in kernel.save()
 
 
+def test_a_repair_from_an_earlier_read_ends_as_desired(kernel: Kernel) -> None:
+    before = desired(ALLOW_B)
+    kernel.backend.apply(before, None)
+    found = kernel.backend.read()  # the periodic repair's read, then an update comes
+    after = desired(ALLOW_B, relabel={"x/c": "b"})  # x/c joins the peers of allow-b
+    kernel.backend.apply(after, before)
+    kernel.runner.forget()
+    stats = kernel.backend.reconcile(after, found=found)
+    assert stats.sets_written == 1  # judged from the read: the peer set is rewritten
+    if kernel.kind != "nftables":  # member by member from what was read: no refill
+        text = "".join(call.input or "" for call in kernel.runner.calls_of("ipset"))
+        assert "swap" not in text and "-exist" in text
+    assert not kernel.backend.reconcile(after).changed
+    incremental = kernel.backend.read()
+    kernel.backend.cleanup()
+    kernel.backend.apply(after, None)
+    assert kernel.backend.read() == incremental
+    kernel.assert_other_tool()
+
+
 def test_cleanup_removes_everything_ours_and_nothing_else(kernel: Kernel) -> None:
     kernel.backend.apply(desired(ALLOW_B, EGRESS), None)
     assert kernel.ours_left()
