@@ -198,34 +198,21 @@ class FirewallController:
         changes: Sequence[Change] | None = None,
         found: Programmed | None = None,
     ) -> None:
-        async with self._writing:
-            await self._sync_now(what, repair=repair, changes=changes, found=found)
-
-    async def _sync_now(
-        self,
-        what: str,
-        *,
-        repair: bool,
-        changes: Sequence[Change] | None = None,
-        found: Programmed | None = None,
-    ) -> None:
         """Feed `changes` to the compiler (without one: build it from a snapshot), apply
-        (a repair: from `found`, what a read of the kernel gave, if there is one)."""
+        (a repair: from `found`, what a read of the kernel gave, if there is one); one
+        sync at a time."""
         start = time.perf_counter()
-        try:
-            if self.compiler is None:
-                snapshot = self.store.snapshot()
-                self.compiler = await trio.to_thread.run_sync(self.compiler_for, snapshot)
-            else:
-                self.feed(self.compiler, changes or ())
-            desired = self.compiler.state()
-            stats = await trio.to_thread.run_sync(self._apply, desired, repair, found)
-        except Exception as error:  # never crash the agent: retried on the next change/period
-            self.programmed, self.failures = None, self.failures + 1
-            self.compiler = None  # start over from a snapshot next time
-            log.error("firewall %s failed, retrying on the next change or period: %s", what, error)
-            return
-        self.programmed, self.syncs = desired, self.syncs + 1
+        async with self._writing:
+            try:
+                desired, stats = await self._compile_and_apply(changes or (), repair, found)
+            except Exception as error:  # never crash the agent: retried on the next change
+                self.programmed, self.failures = None, self.failures + 1
+                self.compiler = None  # start over from a snapshot next time
+                log.error(
+                    "firewall %s failed, retrying on the next change or period: %s", what, error
+                )
+                return
+            self.programmed, self.syncs = desired, self.syncs + 1
         self.unlearned |= repair and stats.chains_written > 0
         done = time.monotonic()
         for change in changes or ():
@@ -236,6 +223,17 @@ class FirewallController:
         self.health.beat("firewall", f"{what}: {describe(stats, desired)}")
         level = logging.DEBUG if changes else logging.INFO  # the rare full syncs are news
         log.log(level, "firewall %s: %s", what, describe(stats, desired))
+
+    async def _compile_and_apply(
+        self, changes: Sequence[Change], repair: bool, found: Programmed | None
+    ) -> tuple[DesiredState, ApplyStats]:
+        if self.compiler is None:
+            snapshot = self.store.snapshot()
+            self.compiler = await trio.to_thread.run_sync(self.compiler_for, snapshot)
+        else:
+            self.feed(self.compiler, changes)
+        desired = self.compiler.state()
+        return desired, await trio.to_thread.run_sync(self._apply, desired, repair, found)
 
     def _apply(self, desired: DesiredState, repair: bool, found: Programmed | None) -> ApplyStats:
         if self.programmed is None or repair:
