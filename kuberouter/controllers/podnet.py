@@ -2,8 +2,9 @@
 
 Start: from a store snapshot, make kube-bridge (gateway addresses, MTU), write the CNI
 file if its text changed, set hairpin mode on the bridge's ports, and repair egress (our
-sets and NAT rule read back from the kernel). Then, per batch of Node changes (debounced):
-a change of this node redoes the bridge and the CNI file (each writes only what differs);
+sets and NAT rule read back from the kernel). Then, per batch of Node changes (a change
+and its burst): a change of this node redoes the bridge and the CNI file (each writes
+only what differs);
 any node's change updates the egress sets by the members that changed. Every sync period
 (--routes-sync-period, as upstream's routing loop) all of it again as a repair. A link
 change in the node's namespace (a pod's port joining the bridge) wakes a hairpin sweep.
@@ -25,13 +26,14 @@ from pathlib import Path
 
 import trio
 
+from kuberouter.controllers.batch import next_batch
 from kuberouter.controllers.firewall import families, node_name
 from kuberouter.dataplane import cniconf
 from kuberouter.dataplane.bridge import BridgeBackend, IpBridge, link_events
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.egress import EgressBackend, IptablesEgress, cleanup_egress
 from kuberouter.health import Health
-from kuberouter.k8s.store import Change, Snapshot, Store
+from kuberouter.k8s.store import Snapshot, Store
 from kuberouter.model import Node
 from kuberouter.options import Options
 from kuberouter.podnet.bridge import BRIDGE
@@ -47,7 +49,7 @@ from kuberouter.podnet.egress import EgressState
 
 log = logging.getLogger(__name__)
 
-DEBOUNCE = 0.05  # seconds to gather a burst of changes into one sync
+DEBOUNCE = 0.05  # seconds to gather a burst of link events into one hairpin sweep
 HEALTH_NAME = "podnet"
 
 
@@ -94,7 +96,7 @@ class PodNetController:
             task_status.started()
             deadline = trio.current_time() + self.sync_period
             while True:
-                batch = await _next_batch(changes, deadline)
+                batch = await next_batch(changes, deadline)
                 if batch:
                     here = any(change.key == self.settings.node_name for change in batch)
                     await self._sync("update", repair=self.programmed is None, local=here)
@@ -184,20 +186,6 @@ class PodNetController:
                 self.hairpin_sweeps += 1
                 if count:
                     log.info("hairpin mode on %d new port(s) of %s", count, BRIDGE)
-
-
-async def _next_batch(changes: trio.MemoryReceiveChannel[Change], deadline: float) -> list[Change]:
-    """Wait for a change (until `deadline`), let the burst settle, drain it."""
-    with trio.move_on_at(deadline):
-        first = await changes.receive()
-        await trio.sleep(DEBOUNCE)
-        batch = [first]
-        while True:
-            try:
-                batch.append(changes.receive_nowait())
-            except trio.WouldBlock:
-                return batch
-    return []
 
 
 def _drain_socket(events: socket.socket) -> None:

@@ -2,11 +2,11 @@
 
 It owns one `pybgp.api.Speaker`, run in the agent's nursery like any other task (no
 subprocess, no second daemon). Per batch of store changes (Nodes, Services,
-EndpointSlices; debounced) it plans what the speaker should be (kuberouter.routing.plan)
-and applies only the differences (kuberouter.routing.speaker_sync): sessions come and go
-one by one, routes are announced and withdrawn, the policy's sets follow. Best paths reach
-the kernel through the speaker's FIB, which is our routes back end
-(kuberouter.dataplane.routes). Every --routes-sync-period the whole plan is made again
+EndpointSlices; a change and its burst, batch.py) it plans what the speaker should be
+(kuberouter.routing.plan) and applies only the differences (kuberouter.routing.speaker_sync):
+sessions come and go one by one, routes are announced and withdrawn, the policy's sets
+follow. Best paths reach the kernel through the speaker's FIB, which is our routes back
+end (kuberouter.dataplane.routes). Every --routes-sync-period the whole plan is made again
 from a snapshot; every --injected-routes-sync-period the kernel is read back and repaired.
 
 The speaker's control socket is served on --bgp-control-socket, so `pybgp neighbor`, `pybgp
@@ -30,6 +30,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from kuberouter.controllers.batch import next_batch
 from kuberouter.controllers.firewall import node_name
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.events import EventSink
@@ -50,7 +51,6 @@ from pybgp.wire.constants import IPV4_UNICAST
 log = logging.getLogger(__name__)
 
 KINDS = ("Node", "Service", "EndpointSlice")
-DEBOUNCE = 0.05
 
 SYNC_TIME = prometheus_client.Histogram(
     "kube_router_controller_routes_sync_time",
@@ -175,10 +175,7 @@ class RoutingController:
             sync_at = trio.current_time() + self.sync_period
             repair_at = trio.current_time() + self.repair_period
             while True:
-                with trio.move_on_at(min(sync_at, repair_at)):
-                    await changes.receive()
-                    await trio.sleep(DEBOUNCE)
-                    _drain(changes)
+                if await next_batch(changes, min(sync_at, repair_at)):
                     await self._sync("update")
                 now = trio.current_time()
                 if now >= sync_at:
@@ -328,14 +325,6 @@ class RoutingController:
 
 def restart_note(control_socket: str) -> Path:
     return Path(f"{control_socket}.restart")
-
-
-def _drain(changes: trio.MemoryReceiveChannel[Change]) -> None:
-    while True:
-        try:
-            changes.receive_nowait()
-        except trio.WouldBlock:
-            return
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------
