@@ -29,9 +29,10 @@ agent's defaults (every controller on, as upstream), so the routing and service-
 controllers join in as they arrive (the pod network's CNI file goes to a scratch
 directory, never the host's /etc; where the kernel has no IPVS the service proxy runs in
 its nftables mode, unless the flags choose one). The report counts the proxy's and the
-routing controller's syncs, and gives the machine's load average. `--short`: 5,000 pods, 100 nodes, 1,000 namespaces and
-Services, 30 s of churn: a quick check. `--profile FILE`: the agent runs under py-spy (raw
-stacks into FILE; it slows the agent down: not for figures). Needs root and `ip netns`.
+routing controller's syncs, and gives the machine's load average. `--short`: 5,000 pods,
+100 nodes, 1,000 namespaces and Services, 30 s of churn: a quick check. `--profile FILE`:
+the agent runs under py-spy (raw stacks into FILE; it slows the agent down: not for
+figures). Needs root and `ip netns`.
 """
 
 from __future__ import annotations
@@ -278,7 +279,8 @@ def run(args: argparse.Namespace, agent_flags: list[str]) -> int:
 def proxy_mode(agent_flags: Sequence[str]) -> list[str]:
     """The service proxy's nftables mode where this kernel has no IPVS (the agent would
     leave its proxy off), unless the flags choose a mode."""
-    if any(flag.startswith("--service-proxy-mode") for flag in agent_flags) or ipvs_available():
+    chosen = ("--service-proxy-mode", "--run-service-proxy=false")
+    if any(flag.startswith(chosen) for flag in agent_flags) or ipvs_available():
         return []
     print("no IPVS in this kernel: the agent's service proxy runs in its nftables mode")
     return ["--service-proxy-mode=nftables"]
