@@ -8,7 +8,9 @@ controller's cleanup step (CLEANUP_STEPS) removes what that controller creates.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
 import logging
 import signal
 from collections.abc import Callable, Iterator, Sequence
@@ -18,16 +20,12 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from kuberouter.controllers import firewall, podnet, proxy, routing
-from kuberouter.controllers.firewall import node_name, start_firewall
-from kuberouter.controllers.loadbalancer import start_loadbalancer
-from kuberouter.controllers.podnet import start_podnet
-from kuberouter.controllers.proxy import start_service_proxy
+from kuberouter.controllers import routing
 from kuberouter.controllers.routing import RoutingController, start_router
 from kuberouter.health import REGISTRY, Health, health_routes, metrics_routes, serve_http
 from kuberouter.k8s import Store, Watcher
 from kuberouter.k8s.events import NodeEvents
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 
 log = logging.getLogger("kuberouter.agent")
 
@@ -35,12 +33,47 @@ log = logging.getLogger("kuberouter.agent")
 # ever creates, whichever flags it ran with, and raises naming what it could not remove.
 # Controllers add theirs here (routes and IPVS when they arrive).
 CleanupStep = Callable[[Options], None]
+
+
+def _cleanup_of(module: str) -> CleanupStep:
+    """`module`'s cleanup, imported when it runs (see LATER)."""
+    return lambda options: importlib.import_module(module).cleanup(options)
+
+
 CLEANUP_STEPS: tuple[tuple[str, CleanupStep], ...] = (
-    ("firewall", firewall.cleanup),
+    ("firewall", _cleanup_of("kuberouter.controllers.firewall")),
     ("routing", routing.cleanup),
-    ("pod network", podnet.cleanup),
-    ("service proxy", proxy.cleanup),
+    ("pod network", _cleanup_of("kuberouter.controllers.podnet")),
+    ("service proxy", _cleanup_of("kuberouter.controllers.proxy")),
 )
+
+# The controllers that start after the router, and whether they run: their modules (and
+# pyroute2, the router's kernel back end) take a few hundred ms of CPU to import, which a
+# new node's first route need not wait for. A worker thread imports them while the caches
+# sync and the BGP sessions open.
+LATER: tuple[tuple[str, Callable[[Options], bool]], ...] = (
+    ("pyroute2", lambda o: o.run_router),
+    ("kuberouter.dataplane.routes", lambda o: o.run_router),
+    ("kuberouter.controllers.firewall", lambda o: o.run_firewall),
+    ("kuberouter.controllers.podnet", lambda o: o.run_router),
+    ("kuberouter.controllers.loadbalancer", lambda o: o.run_loadbalancer),
+    ("kuberouter.controllers.proxy", lambda o: o.run_service_proxy),
+)
+
+
+def import_later_modules(options: Options) -> None:
+    for name, wanted in LATER:
+        if wanted(options):
+            # A module that fails here fails again, with its error, where it is used.
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+
+
+async def _import_in_thread(options: Options, done: trio.Event) -> None:
+    try:
+        await trio.to_thread.run_sync(import_later_modules, options)
+    finally:
+        done.set()
 
 
 def cleanup(options: Options, steps: Sequence[tuple[str, CleanupStep]] | None = None) -> bool:
@@ -116,6 +149,8 @@ async def _start(
     nursery: trio.Nursery, options: Options, watcher: Watcher, store: Store, health: Health
 ) -> RoutingController | None:
     """The watch layer, the health and metrics servers, then the enabled controllers."""
+    imported = trio.Event()
+    nursery.start_soon(_import_in_thread, options, imported)
     await nursery.start(watcher.run)
     log.info("caches synced: %s", ", ".join(f"{k} {n}" for k, n in sorted(store.sizes().items())))
     if options.health_port:
@@ -128,18 +163,39 @@ async def _start(
     if options.run_router:
         events = NodeEvents(watcher.api_client, node_name(options))
         router = await start_router(nursery, options, store, health, events)
-    started = options.run_firewall and await start_firewall(nursery, options, store, health)
-    started |= options.run_router and await start_podnet(nursery, options, store, health)
-    if options.run_loadbalancer:
-        api = watcher.api_client
-        started = await start_loadbalancer(nursery, options, store, health, api) or started
-    started |= options.run_service_proxy and await start_service_proxy(
-        nursery, options, store, health
-    )
+    # Waited for here, not in an import: the event loop (the new sessions) runs meanwhile.
+    await imported.wait()
+    started = await _start_later(nursery, options, watcher, store, health)
     if not (started or router):
         log.warning("no controller is running: watching the cluster only")
     settle_memory()
     return router
+
+
+async def _start_later(
+    nursery: trio.Nursery, options: Options, watcher: Watcher, store: Store, health: Health
+) -> bool:
+    """The controllers after the router (their modules imported by then: LATER)."""
+    # Imported here (PLC0415 below) so that a disabled controller costs nothing.
+    started = False
+    if options.run_firewall:
+        from kuberouter.controllers.firewall import start_firewall  # noqa: PLC0415
+
+        started = await start_firewall(nursery, options, store, health)
+    if options.run_router:
+        from kuberouter.controllers.podnet import start_podnet  # noqa: PLC0415
+
+        started = await start_podnet(nursery, options, store, health) or started
+    if options.run_loadbalancer:
+        from kuberouter.controllers.loadbalancer import start_loadbalancer  # noqa: PLC0415
+
+        api = watcher.api_client
+        started = await start_loadbalancer(nursery, options, store, health, api) or started
+    if options.run_service_proxy:
+        from kuberouter.controllers.proxy import start_service_proxy  # noqa: PLC0415
+
+        started = await start_service_proxy(nursery, options, store, health) or started
+    return started
 
 
 def settle_memory() -> None:

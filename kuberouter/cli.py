@@ -258,7 +258,8 @@ def _setup_logging() -> None:
     for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
         logger.removeHandler(old)
     handler = _CliHandler(sys.stderr)
-    fmt = "%(levelname).1s%(asctime)s %(process)d %(name)s] %(message)s"
+    # klog's header, as upstream's: level, date, time to the millisecond here, pid, source.
+    fmt = "%(levelname).1s%(asctime)s.%(msecs)03d %(process)d %(name)s] %(message)s"
     handler.setFormatter(logging.Formatter(fmt, datefmt="%m%d %H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

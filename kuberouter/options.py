@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import socket
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -123,6 +124,11 @@ class Options:
 
     def value(self, flag: Flag) -> Any:
         return getattr(self, flag.field)
+
+
+def node_name(options: Options) -> str:
+    """This node's name: --hostname-override, else the host's name."""
+    return options.hostname_override or socket.gethostname()
 
 
 @attrs.frozen(kw_only=True)

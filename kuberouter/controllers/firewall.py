@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import cast
@@ -48,7 +47,7 @@ from kuberouter.model import Namespace, NetworkPolicy, Node, Pod
 from kuberouter.netpol.cluster import Cluster
 from kuberouter.netpol.incremental import IncrementalCompiler
 from kuberouter.netpol.ruleset import FAMILIES, DesiredState, Family
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 
 log = logging.getLogger(__name__)
 
@@ -253,10 +252,6 @@ class FirewallController:
 
 
 # -- the agent's side: whether and how to run it ---------------------------------------
-
-
-def node_name(options: Options) -> str:
-    return options.hostname_override or socket.gethostname()
 
 
 def families(options: Options) -> tuple[Family, ...]:

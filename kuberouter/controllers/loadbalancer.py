@@ -29,7 +29,6 @@ import prometheus_client
 import trio
 
 from kuberouter.controllers.batch import next_batch
-from kuberouter.controllers.firewall import node_name
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s import client, writes
 from kuberouter.k8s.election import LeaderElection
@@ -38,7 +37,7 @@ from kuberouter.k8s.store import Change, Store
 from kuberouter.lballoc.allocator import Allocator, Plan, unreadable
 from kuberouter.lballoc.pools import Pools
 from kuberouter.model import InvalidObject, Service
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 
 log = logging.getLogger(__name__)
 

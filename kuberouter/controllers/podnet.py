@@ -27,7 +27,7 @@ from pathlib import Path
 import trio
 
 from kuberouter.controllers.batch import next_batch
-from kuberouter.controllers.firewall import families, node_name
+from kuberouter.controllers.firewall import families
 from kuberouter.dataplane import cniconf
 from kuberouter.dataplane.bridge import BridgeBackend, IpBridge, link_events
 from kuberouter.dataplane.commands import Runner
@@ -35,7 +35,7 @@ from kuberouter.dataplane.egress import EgressBackend, IptablesEgress, cleanup_e
 from kuberouter.health import Health
 from kuberouter.k8s.store import Snapshot, Store
 from kuberouter.model import Node
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 from kuberouter.podnet.bridge import BRIDGE
 from kuberouter.podnet.desired import (
     CNI_CONF_DEFAULT,

@@ -22,7 +22,6 @@ from typing import Any, cast
 import prometheus_client
 import trio
 
-from kuberouter.controllers.firewall import node_name
 from kuberouter.controllers.healthcheck import HealthCheckServers
 from kuberouter.controllers.loop import SyncLoop, may_start
 from kuberouter.controllers.proxy_metrics import ServiceCounters
@@ -33,7 +32,7 @@ from kuberouter.dataplane.services.nftables import NftablesServices
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.store import Change, Snapshot, Store
 from kuberouter.model import EndpointSlice, Node, Service
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 from kuberouter.proxy.config import ProxyConfig
 from kuberouter.proxy.incremental import IncrementalCompiler, node_facts
 from kuberouter.proxy.report import report_json

@@ -31,13 +31,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kuberouter.controllers.batch import next_batch
-from kuberouter.controllers.firewall import node_name
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.events import EventSink
 from kuberouter.k8s.store import Change, Store
 from kuberouter.model import Node
 from kuberouter.model.node_bgp import Problem
-from kuberouter.options import Options
+from kuberouter.options import Options, node_name
 from kuberouter.routing.peers import Identity, PlanError
 from kuberouter.routing.plan import Planner, RoutingPlan
 from kuberouter.routing.settings import RouterSettings

@@ -14,10 +14,13 @@ import uuid
 from typing import Any, Protocol
 
 import trio
-from kubernetes import client  # type: ignore[import-untyped,unused-ignore]
+
+from kuberouter.k8s.client import ApiClient
+from kuberouter.k8s.writes import request
 
 log = logging.getLogger(__name__)
 COMPONENT = "kube-router"
+EVENTS_PATH = "/api/v1/namespaces/default/events"
 
 
 class EventSink(Protocol):
@@ -27,8 +30,8 @@ class EventSink(Protocol):
 class NodeEvents:
     """Warning events about Nodes, through the API server."""
 
-    def __init__(self, api_client: client.ApiClient, host: str | None = None) -> None:
-        self.api = client.CoreV1Api(api_client)
+    def __init__(self, api_client: ApiClient, host: str | None = None) -> None:
+        self.api_client = api_client
         self.host = host or socket.gethostname()
 
     async def warn(self, node: str, reason: str, message: str) -> None:
@@ -39,7 +42,7 @@ class NodeEvents:
             log.warning("event %s on node %s not recorded: %s", reason, node, exc)
 
     def _create(self, body: dict[str, Any]) -> None:
-        self.api.create_namespaced_event("default", body, _preload_content=False)
+        request(self.api_client, "POST", EVENTS_PATH, body)
 
 
 def event_body(node: str, reason: str, message: str, host: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 import trio
@@ -32,6 +32,7 @@ from pybgp.wire.constants import CeaseSubcode, Family
 
 log = logging.getLogger(__name__)
 READ_SIZE = 32768
+LARGE_WRITE = 16384  # a queued piece this long is written alone, as it is
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +84,7 @@ class PeerSession:
         self.last_error = ""
         self._link: _Link | None = None
         self._timer_wake = trio.Event()
+        self._timer_due = math.inf  # the deadline the timer task sleeps until
         self._connecting: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
         self.running = trio.Event()  # set once run() can take connections
@@ -128,10 +130,11 @@ class PeerSession:
         except OSError:  # closed under us
             return None
 
-    def send(self, messages: list[bytes]) -> None:
-        """Queue encoded UPDATEs. Events of one read are handled after the whole read, so
-        the session may have gone down behind an Established event (a NOTIFICATION in the
-        same segment): then nothing is sent, and the table goes out again when it is back."""
+    def send(self, messages: Sequence[bytes | memoryview]) -> None:
+        """Queue encoded UPDATEs (each item one or more whole messages). Events of one read
+        are handled after the whole read, so the session may have gone down behind an
+        Established event (a NOTIFICATION in the same segment): then nothing is sent, and
+        the table goes out again when it is back."""
         if self.conn.state is not State.ESTABLISHED:
             return
         now = trio.current_time()
@@ -160,8 +163,13 @@ class PeerSession:
     # -- plumbing ------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        self._timer_wake.set()
-        if self._link is not None:
+        # Only what the tasks must act on wakes them: a deadline earlier than the one the
+        # timer task sleeps until (one that moved later is found when it wakes), bytes to
+        # write. A thousand sessions each woken twice per message cost more than the rest.
+        due = self.conn.next_deadline()
+        if due is not None and due < self._timer_due:
+            self._timer_wake.set()
+        if self._link is not None and self.conn.has_data_to_send:
             self._link.wake()
 
     def _handle(self, events: list[Event]) -> None:
@@ -276,12 +284,13 @@ class PeerSession:
         then the last bytes, then close."""
         try:
             while link.last is None:
-                data = self.conn.data_to_send() if self._link is link else b""
-                if not data:
+                chunks = self.conn.chunks_to_send() if self._link is link else []
+                if not chunks:
                     await link.idle()
                     continue
                 try:
-                    await link.stream.send_all(data)
+                    for data in _writes(chunks):
+                        await link.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                     self._lost(link)
                     return
@@ -295,10 +304,12 @@ class PeerSession:
     async def _timers(self) -> None:
         while True:
             deadline = self.conn.next_deadline()
+            self._timer_due = deadline if deadline is not None else math.inf
             self._timer_wake = trio.Event()
-            with trio.move_on_at(deadline if deadline is not None else math.inf):
+            with trio.move_on_at(self._timer_due):
                 await self._timer_wake.wait()
-            now = trio.current_time()
+            self._timer_due = -math.inf  # awake: nothing to wake it for meanwhile
+            deadline, now = self.conn.next_deadline(), trio.current_time()
             if deadline is not None and now >= deadline:
                 self._handle(self.conn.handle_timer(now))
 
@@ -340,6 +351,24 @@ class PeerSession:
         self._handle(self.conn.collision_dump(trio.current_time()))
         self.conn = rival
         self._attach(stream, events)
+
+
+def _writes(chunks: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """The queued pieces as writes: small ones joined (fewer system calls), large ones as
+    they are (shared with other sessions, so not copied)."""
+    writes: list[bytes | memoryview] = []
+    small: list[bytes | memoryview] = []
+    for chunk in chunks:
+        if len(chunk) < LARGE_WRITE:
+            small.append(chunk)
+            continue
+        if small:
+            writes.append(b"".join(small))
+            small = []
+        writes.append(chunk)
+    if small:
+        writes.append(b"".join(small))
+    return writes
 
 
 async def _send_quietly(stream: trio.abc.Stream, data: bytes) -> None:

@@ -136,6 +136,10 @@ async def open_bgp_connection(
     return trio.SocketStream(sock)
 
 
+def _is_host(network: IPNetwork) -> bool:
+    return network.prefixlen == network.max_prefixlen
+
+
 def remote_address(stream: trio.SocketStream) -> IPAddress:
     """The peer's address of a connected stream (IPv4-mapped IPv6 as IPv4)."""
     name: tuple[str, int] = stream.socket.getpeername()
@@ -157,8 +161,10 @@ class BgpListener:
         self._freebind = freebind
         self._peers: dict[IPAddress, PeerOptions] = {}
         self._prefixes: dict[IPNetwork, PeerOptions] = {}
+        # Both as the kernel sees them: a neighbour's entry wins over a prefix of its host.
+        self._entries: dict[IPNetwork, PeerOptions] = {}
+        self._ttl_counts: dict[int, list[int]] = {}  # family -> [entries, GTSM entries]
         self._sockets: list[trio.socket.SocketType] = []
-        self._installed_keys: dict[IPNetwork, bytes] = {}
         self._refusals = Throttle(log, refuse_log_interval)
 
     # -- configuration -------------------------------------------------------------------
@@ -175,14 +181,14 @@ class BgpListener:
         peer = sockopts.parse_address(address)
         self._peers[peer] = PeerOptions(md5_key=md5_key, ttl=ttl, gtsm=gtsm)
         log.debug("listener: neighbour %s configured", peer)
-        self._sync()
+        self._changed(sockopts.parse_network(peer))
 
     def remove_peer(self, address: str | IPAddress) -> None:
         """Stop accepting `address` (connections already accepted are not touched)."""
         peer = sockopts.parse_address(address)
         if self._peers.pop(peer, None) is not None:
             log.debug("listener: neighbour %s removed", peer)
-            self._sync()
+            self._changed(sockopts.parse_network(peer))
 
     def allow_prefix(
         self,
@@ -196,13 +202,13 @@ class BgpListener:
         network = sockopts.parse_network(prefix)
         self._prefixes[network] = PeerOptions(md5_key=md5_key, ttl=ttl, gtsm=gtsm)
         log.debug("listener: dynamic neighbours from %s allowed", network)
-        self._sync()
+        self._changed(network)
 
     def disallow_prefix(self, prefix: str | IPNetwork) -> None:
         network = sockopts.parse_network(prefix)
         if self._prefixes.pop(network, None) is not None:
             log.debug("listener: dynamic neighbours from %s no longer allowed", network)
-            self._sync()
+            self._changed(network)
 
     def lookup(self, address: str | IPAddress) -> PeerOptions | None:
         """The options for a connection from `address`: its neighbour entry, else the longest
@@ -221,29 +227,49 @@ class BgpListener:
 
     # -- keeping the kernel in step -------------------------------------------------------
 
-    def _entries(self) -> dict[IPNetwork, PeerOptions]:
-        entries = dict(self._prefixes)
-        entries.update((sockopts.parse_network(a), o) for a, o in self._peers.items())
-        return entries
-
-    def _sync(self, new_sockets: Sequence[trio.socket.SocketType] = ()) -> None:
-        entries = self._entries()
-        wanted = {n: o.md5_key for n, o in entries.items() if o.md5_key is not None}
+    def _changed(self, network: IPNetwork) -> None:
+        """The entry for `network` changed: the listening sockets of its family are told
+        about it alone, so configuring many neighbours one by one stays cheap."""
+        old = self._entries.get(network)
+        peer = self._peers.get(network.network_address) if _is_host(network) else None
+        new = peer or self._prefixes.get(network)
+        if new is None:
+            self._entries.pop(network, None)
+        else:
+            self._entries[network] = new
+        self._count(network, old, -1)
+        self._count(network, new, 1)
+        old_key = old.md5_key if old is not None else None
+        new_key = new.md5_key if new is not None else None
         for sock in self._sockets:
-            family = sock.family
-            fresh = sock in new_sockets
-            for network in self._installed_keys.keys() - wanted.keys():
-                if _family(network) == family and not fresh:
-                    sockopts.remove_md5_key(sock, network)
-            for network, key in wanted.items():
-                changed = self._installed_keys.get(network) != key
-                if _family(network) == family and (fresh or changed):
-                    sockopts.set_md5_key(sock, network, key)
-            own = [o for n, o in entries.items() if _family(n) == family]
-            sockopts.set_ttl(sock, sockopts.GTSM_TTL if any(o.gtsm for o in own) else None)
-            all_gtsm = bool(own) and all(o.gtsm for o in own)
-            sockopts.set_min_ttl(sock, sockopts.GTSM_TTL if all_gtsm else 0)
-        self._installed_keys = wanted
+            if sock.family != _family(network):
+                continue
+            if new_key is None and old_key is not None:
+                sockopts.remove_md5_key(sock, network)
+            elif new_key is not None and new_key != old_key:
+                sockopts.set_md5_key(sock, network, new_key)
+            self._apply_ttl(sock)
+
+    def _count(self, network: IPNetwork, options: PeerOptions | None, step: int) -> None:
+        if options is not None:
+            counts = self._ttl_counts.setdefault(_family(network), [0, 0])
+            counts[0] += step
+            counts[1] += step if options.gtsm else 0
+
+    def _apply_ttl(self, sock: trio.socket.SocketType) -> None:
+        """SYN-ACKs with TTL 255 when some peer of the socket's family uses GTSM; SYNs
+        below TTL 255 dropped by the kernel when every one does."""
+        entries, gtsm = self._ttl_counts.get(sock.family, (0, 0))
+        sockopts.set_ttl(sock, sockopts.GTSM_TTL if gtsm else None)
+        sockopts.set_min_ttl(sock, sockopts.GTSM_TTL if entries and gtsm == entries else 0)
+
+    def _install(self, socks: Sequence[trio.socket.SocketType]) -> None:
+        """Every entry's key and the TTL settings on new listening sockets."""
+        for sock in socks:
+            for network, options in self._entries.items():
+                if _family(network) == sock.family and options.md5_key is not None:
+                    sockopts.set_md5_key(sock, network, options.md5_key)
+            self._apply_ttl(sock)
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -284,7 +310,7 @@ class BgpListener:
             for address in wanted:
                 socks.append(await self._open(address, port))
             self._sockets += socks
-            self._sync(new_sockets=socks)
+            self._install(socks)
             async with trio.open_nursery() as nursery:
                 bound = [_bound(s) for s in socks]
                 log.info("listening on %s", ", ".join(f"[{a}]:{p}" for a, p in bound))

@@ -26,29 +26,49 @@ from pybgp.wire.pathattrs import PathAttributes
 PATH_ID = (1).to_bytes(4, "big")  # ADD-PATH send (RFC 7911): we send the best path only
 
 
+class Target(NamedTuple):
+    """Who in a group gets an UPDATE: every member but `skip` (None: every member), or only
+    the member `only`. Split horizon never needs more (see `_split_horizon`), so a group of
+    a thousand members never spells out a thousand sets of 999."""
+
+    skip: str | None = None
+    only: str | None = None
+
+
+EVERYONE = Target()
+
+
 class Outgoing(NamedTuple):
-    """One encoded UPDATE and the members that get it (all of the group but for split
-    horizon)."""
+    """One encoded UPDATE, whom it goes to, and the group's members when it was built."""
 
     message: bytes
-    peers: frozenset[str]
+    to: Target
+    members: frozenset[str]
+
+    @property
+    def peers(self) -> frozenset[str]:
+        """The members that get the message."""
+        skip, only = self.to
+        if only is not None:
+            return frozenset((only,)) & self.members
+        return self.members - {skip} if skip is not None else self.members
 
 
 class Batches:
-    """Prefixes to announce (per exported route and receivers) and to withdraw (per
-    receivers), collected by `UpdateGroup.build`."""
+    """Prefixes to announce (per exported route and target) and to withdraw (per target),
+    collected by `UpdateGroup.build`."""
 
     def __init__(self) -> None:
-        self.announce: dict[tuple[Exported, frozenset[str]], list[Nlri]] = {}
-        self.withdraw: dict[frozenset[str], list[Nlri]] = {}
+        self.announce: dict[tuple[Exported, Target], list[Nlri]] = {}
+        self.withdraw: dict[Target, list[Nlri]] = {}
 
-    def add(self, exported: Exported, prefixes: list[Nlri], peers: frozenset[str]) -> None:
-        if peers and prefixes:
-            self.announce.setdefault((exported, peers), []).extend(prefixes)
+    def add(self, exported: Exported, prefixes: list[Nlri], to: Target | None) -> None:
+        if to is not None and prefixes:
+            self.announce.setdefault((exported, to), []).extend(prefixes)
 
-    def remove(self, prefixes: list[Nlri], peers: frozenset[str]) -> None:
-        if peers and prefixes:
-            self.withdraw.setdefault(peers, []).extend(prefixes)
+    def remove(self, prefixes: list[Nlri], to: Target | None) -> None:
+        if to is not None and prefixes:
+            self.withdraw.setdefault(to, []).extend(prefixes)
 
 
 class UpdateGroup:
@@ -59,7 +79,6 @@ class UpdateGroup:
         self.context = key.context()
         self.members: dict[str, PeerInfo] = {}
         self._everyone: frozenset[str] = frozenset()
-        self._all_but: dict[str, frozenset[str]] = {}
         self._advertised: dict[Family, dict[Nlri, Exported]] = {f: {} for f in key.families}
         # Per member (with split horizon): how many advertised routes came from it.
         self._held_back: dict[Family, dict[str, int]] = {f: {} for f in key.families}
@@ -123,7 +142,6 @@ class UpdateGroup:
 
     def _members_changed(self) -> None:
         self._everyone = frozenset(self.members)
-        self._all_but = {}
 
     def advertised(self, address: str, family: Family) -> int:
         """How many prefixes member `address` has from us in `family`."""
@@ -148,14 +166,11 @@ class UpdateGroup:
         source = exported.source
         return source if source in self.members else None
 
-    def _receivers(self, skip: str | None) -> frozenset[str]:
-        """Every member but `skip`."""
+    def _all_but(self, skip: str | None) -> Target | None:
+        """Every member but `skip`; None when that is nobody."""
         if skip is None:
-            return self._everyone
-        found = self._all_but.get(skip)
-        if found is None:
-            found = self._all_but[skip] = self._everyone - {skip}
-        return found
+            return EVERYONE if self.members else None
+        return Target(skip=skip) if len(self.members) > 1 else None
 
     def build(self, family: Family, pending: Mapping[Nlri, Route | None]) -> list[Outgoing]:
         """The UPDATEs that bring the members from what they have to `pending` (new best
@@ -212,9 +227,10 @@ class UpdateGroup:
         if held_less:
             assert sole is not None
             self._held_back[family][sole] -= held_less
+        everyone = self._all_but(None)
         for exported, prefixes in common.items():
-            batches.add(exported, prefixes, self._everyone)
-        batches.remove(gone, self._everyone)
+            batches.add(exported, prefixes, everyone)
+        batches.remove(gone, everyone)
         return self._withdrawals(family, batches.withdraw) + self._announcements(
             family, batches.announce
         )
@@ -235,12 +251,16 @@ class UpdateGroup:
             held[skip_old] -= 1
         if skip_new is not None:
             held[skip_new] = held.get(skip_new, 0) + 1
-        had = self._receivers(skip_old) if old is not None else frozenset()
-        gets = self._receivers(skip_new) if new is not None else frozenset()
-        if new is not None:
-            same = old is not None and new.same(old)
-            batches.add(new, [prefix], gets - had if same else gets)
-        batches.remove([prefix], had - gets)
+        if new is None:  # whoever had the route loses it
+            if old is not None:
+                batches.remove([prefix], self._all_but(skip_old))
+            return
+        if old is None or not new.same(old):  # everyone but its source gets the new route
+            batches.add(new, [prefix], self._all_but(skip_new))
+        elif skip_old is not None and skip_old != skip_new:  # the same route, one more member
+            batches.add(new, [prefix], Target(only=skip_old))
+        if old is not None and skip_new is not None and skip_new != skip_old:
+            batches.remove([prefix], Target(only=skip_new))  # the new route's source had it
 
     def table_messages(
         self, address: str, only: Family | None = None, end_of_rib_marker: bool = True
@@ -258,7 +278,7 @@ class UpdateGroup:
                 if exported.source != skip:
                     batches.setdefault(exported, []).append(prefix)
             merged = self._announcements(
-                family, {(e, self._everyone): keys for e, keys in batches.items()}
+                family, {(e, EVERYONE): keys for e, keys in batches.items()}
             )
             messages += [out.message for out in merged]
             if end_of_rib_marker:
@@ -274,7 +294,7 @@ class UpdateGroup:
 
     def withdrawal_messages(self, family: Family, prefixes: list[Nlri]) -> list[bytes]:
         """UPDATEs withdrawing `prefixes` (for a member whose group changed)."""
-        return [out.message for out in self._withdrawals(family, {self._everyone: prefixes})]
+        return [out.message for out in self._withdrawals(family, {EVERYONE: prefixes})]
 
     # -- packing ------------------------------------------------------------------------
     def _keys(self, family: Family, prefixes: list[Nlri]) -> list[Nlri]:
@@ -282,28 +302,27 @@ class UpdateGroup:
             return [PATH_ID + prefix for prefix in prefixes]
         return prefixes
 
-    def _withdrawals(
-        self, family: Family, batches: dict[frozenset[str], list[Nlri]]
-    ) -> list[Outgoing]:
+    def _withdrawals(self, family: Family, batches: dict[Target, list[Nlri]]) -> list[Outgoing]:
         out: list[Outgoing] = []
-        for peers, prefixes in batches.items():
-            if peers:
-                keys = self._keys(family, prefixes)
-                out += [Outgoing(m, peers) for m in pack_withdrawals(family, keys, self.context)]
+        members = self._everyone
+        for to, prefixes in batches.items():
+            keys = self._keys(family, prefixes)
+            messages = pack_withdrawals(family, keys, self.context)
+            out += [Outgoing(m, to, members) for m in messages]
         return out
 
     def _announcements(
-        self, family: Family, batches: dict[tuple[Exported, frozenset[str]], list[Nlri]]
+        self, family: Family, batches: dict[tuple[Exported, Target], list[Nlri]]
     ) -> list[Outgoing]:
-        """Batches of equal attributes, next hop and receivers are packed together."""
-        merged: dict[tuple[PathAttributes, str, frozenset[str]], list[Nlri]] = {}
-        for (exported, peers), prefixes in batches.items():
-            if peers:
-                key = (exported.attributes, exported.next_hop, peers)
-                merged.setdefault(key, []).extend(prefixes)
+        """Batches of equal attributes, next hop and target are packed together."""
+        merged: dict[tuple[PathAttributes, str, Target], list[Nlri]] = {}
+        for (exported, to), prefixes in batches.items():
+            key = (exported.attributes, exported.next_hop, to)
+            merged.setdefault(key, []).extend(prefixes)
         out: list[Outgoing] = []
-        for (attributes, next_hop, peers), prefixes in merged.items():
+        members = self._everyone
+        for (attributes, next_hop, to), prefixes in merged.items():
             keys = self._keys(family, prefixes)
             messages = pack_announcements(attributes, family, next_hop, keys, self.context)
-            out += [Outgoing(m, peers) for m in messages]
+            out += [Outgoing(m, to, members) for m in messages]
         return out

@@ -58,7 +58,7 @@ class SessionActions:
         self._now = now
         self._ctx = CodecContext()
         self._inbuf = bytearray()
-        self._out = bytearray()
+        self._out: list[bytes | memoryview] = []  # queued pieces, shared (not copied)
         self._timers = Timers()
         self._backoff = Backoff(config.idle_hold_time, config.idle_hold_max, config.idle_hold_reset)
         self._passive = config.passive
@@ -79,9 +79,9 @@ class SessionActions:
     def _emit(self, event: Event) -> None:
         self._events.append(event)
 
-    def _send(self, raw: bytes) -> None:
+    def _send(self, raw: bytes | memoryview) -> None:
         """Queue bytes for the peer; the SendHoldTimer runs while any wait (RFC 9687 §3)."""
-        self._out += raw
+        self._out.append(raw)
         if not self._timers.running(Timer.SEND_HOLD):
             self._timers.start(Timer.SEND_HOLD, self._now + self._send_hold_time())
 

@@ -147,9 +147,17 @@ class Connection(SessionActions):
         return self._take()
 
     def data_to_send(self) -> bytes:
-        data = bytes(self._out)
-        self._out.clear()
-        return data
+        return b"".join(self.chunks_to_send())
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._out)
+
+    def chunks_to_send(self) -> list[bytes | memoryview]:
+        """What data_to_send() would return, as the pieces queued: an UPDATE packed once
+        for many peers is shared by their connections, not copied into each."""
+        chunks, self._out = self._out, []
+        return chunks
 
     def data_sent(self, now: float) -> None:
         """The transport wrote what data_to_send() returned: progress (RFC 9687 §3)."""
@@ -172,7 +180,7 @@ class Connection(SessionActions):
             self._fire(Received(event=timer.event))
         return self._take()
 
-    def send_update(self, raw: bytes, now: float) -> None:
+    def send_update(self, raw: bytes | memoryview, now: float) -> None:
         """Queue one or more encoded UPDATE messages; restarts the KeepaliveTimer (§8.2.2)."""
         self._tick(now)
         if self.state is not S.ESTABLISHED:

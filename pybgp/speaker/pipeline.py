@@ -17,6 +17,7 @@ import trio
 from pybgp.restart import Deferral
 from pybgp.rib import AdjRibIn, AdjRibOut, BestPathConfig, LocRib, Touched, local_origin
 from pybgp.rib.addpath import Ranked
+from pybgp.rib.fanout import fan_out
 from pybgp.rib.loc_rib import BestChange
 from pybgp.rib.update_group import Outgoing, UpdateGroup
 from pybgp.speaker.peer import FAMILIES, Peer
@@ -124,15 +125,11 @@ class RoutePipeline:
                 await trio.sleep(0)
 
     def _send_out(self, groups: dict[UpdateGroup, list[Outgoing]]) -> None:
-        per_peer: dict[str, list[bytes]] = {}
         for outgoing in groups.values():
-            for message, receivers in outgoing:
-                for address in receivers:
-                    per_peer.setdefault(address, []).append(message)
-        for address, messages in per_peer.items():
-            peer = self._peers.get(address)
-            if peer is not None and peer.established:
-                peer.session.send(messages)
+            for address, chunks in fan_out(outgoing).items():
+                peer = self._peers.get(address)
+                if peer is not None and peer.established:
+                    peer.session.send(chunks)
 
     def send_table(self, peer: Peer) -> None:
         """Everything the peer is to have from us, then End-of-RIB per family."""

@@ -689,6 +689,21 @@ def test_send_update_needs_established() -> None:
         a.send_update(GOOD_UPDATE, 1.0)
 
 
+def test_updates_queued_as_shared_pieces() -> None:
+    """An UPDATE packed once for many peers is queued by reference (a slice of a buffer
+    shared with other sessions), and the bytes are the same as when copied."""
+    a = established_a()
+    shared = GOOD_UPDATE * 3
+    piece = memoryview(shared)[len(GOOD_UPDATE) :]
+    a.send_update(piece, 1.0)
+    a.send_update(GOOD_UPDATE, 1.0)
+    chunks = a.chunks_to_send()
+    assert chunks[0] is piece and chunks[1] is GOOD_UPDATE
+    assert a.chunks_to_send() == [] and a.data_to_send() == b""
+    a.send_update(piece, 2.0)
+    assert a.data_to_send() == GOOD_UPDATE * 2
+
+
 # -- connection collision (RFC 4271 §6.8, RFC 6286 §2.3) ---------------------------------------
 
 

@@ -1,6 +1,8 @@
 """The agent's container image (scripts/agent-image.sh) runs each node's agent in the box
 (`up --agent-image`), as a privileged container in the node's namespace, like a hostNetwork
-pod: it holds the operator toolbox, and its firewall filters the node's real traffic."""
+pod: it holds the operator toolbox, its routing controller carries the pods' routes over BGP
+(no static routes: `up --no-static-routes`), its firewall filters the node's real traffic,
+and `cluster agent stop|start` stops and starts the container."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 
 from kuberouter.cluster.containers import PODMAN
 from kuberouter.version import __version__
+from tests.kuberouter.cluster import bgp
 from tests.kuberouter.cluster.conftest import REPO, Box, leftovers, new_box, torn_down
 from tests.support import require_tools
 
@@ -71,7 +74,7 @@ def test_each_node_runs_its_agent_from_the_image(image: str, tmp_path: Path) -> 
     (tmp_path / "deny.yaml").write_text(DENY_ALL)
     with torn_down(new_box(tmp_path)) as box:
         up = box.ctl("up", "--nodes", "2", "--pods-per-node", "1", "--agent-image", image,
-                     "--agent-arg=--run-firewall")  # fmt: skip
+                     "--agent-arg=--run-firewall", "--no-static-routes")  # fmt: skip
         assert up.returncode == 0, up.stdout + up.stderr
         nodes = [f"{box.name}-node1", f"{box.name}-node2"]
         for node in nodes:
@@ -88,6 +91,15 @@ def test_each_node_runs_its_agent_from_the_image(image: str, tmp_path: Path) -> 
                            " && ".join(f"command -v {tool}" for tool in TOOLBOX))  # fmt: skip
             assert len(found.split()) == len(TOOLBOX)
             assert __version__ in podman("exec", container, "kube-router", "--version")
+        # Each container's routing controller: its control socket in the shared state
+        # directory answers pybgp on the host, and the other node's pod CIDR is in the
+        # node's kernel as a route it learned (protocol 17).
+        for index, node in enumerate(nodes, 1):
+            other = f"10.244.{2 - index}.0/24"
+            sessions = bgp.sessions(box, index)
+            assert {peer["state"] for peer in sessions.values()} == {"Established"}, sessions
+            assert other in bgp.wait_until(f"{node}'s learned routes",
+                                           lambda i=index: bgp.bgp_routes(box, i))  # fmt: skip
         # The containers' firewall acts on the nodes' traffic: a pod on node 1 reaches a pod
         # on node 2 until a deny-all policy is loaded, then it is refused.
         server = subprocess.Popen(["ip", "netns", "exec", f"{nodes[1]}-pod1", "python3", "-c",
@@ -100,6 +112,15 @@ def test_each_node_runs_its_agent_from_the_image(image: str, tmp_path: Path) -> 
         finally:
             server.kill()
             server.wait()
+        # `cluster agent stop|start` acts on the container as on a process: gone, then back
+        # with its sessions (the control socket is in the state directory again).
+        assert box.ctl("agent", "stop", "node1").returncode == 0
+        assert f"{nodes[0]}-agent" not in podman("ps", "--format", "{{.Names}}").split()
+        started = box.ctl("agent", "start", "node1")
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert f"{nodes[0]}-agent" in podman("ps", "--format", "{{.Names}}").split()
+        sessions = bgp.sessions(box, 1)
+        assert {peer["state"] for peer in sessions.values()} == {"Established"}, sessions
     assert leftovers(box) == []
     names = podman("ps", "--all", "--format", "{{.Names}}").split()
     assert not [name for name in names if name.startswith(box.prefix)]

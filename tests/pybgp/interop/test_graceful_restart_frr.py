@@ -149,4 +149,5 @@ def test_pybgpd_restarting_gracefully_with_fib(make_pair: MakePair) -> None:
         return pair.up(PEER_V4, OUR_V4) and info.get("rBit") is False
 
     wait_for(later_session_without_r_bit, "a session after the reset without the R bit")
-    assert kernel_has(pair, "10.1.0.0/24")
+    # the reset withdrew FRR's route from the kernel; the new session brings it back
+    wait_for(lambda: kernel_has(pair, "10.1.0.0/24"), "FRR's route in the kernel again")

@@ -8,10 +8,11 @@ import pytest
 
 from pybgp.rib import update_group
 from pybgp.rib.adj_in import AdjRibIn
-from pybgp.rib.adj_out import AdjRibOut, Outgoing
+from pybgp.rib.adj_out import AdjRibOut
 from pybgp.rib.export import ExportKey
 from pybgp.rib.loc_rib import LocRib
 from pybgp.rib.peer import PeerInfo, local_origin
+from pybgp.rib.update_group import EVERYONE, Outgoing, Target
 from pybgp.wire import outbound
 from pybgp.wire.communities import NO_ADVERTISE, NO_EXPORT, NO_EXPORT_SUBCONFED
 from pybgp.wire.constants import AS_TRANS, IPV4_UNICAST, IPV6_UNICAST, AttrType, SegmentType
@@ -50,7 +51,8 @@ class Speaker:
 
     def sent_to(self, address: str) -> list[bytes]:
         """Flush, and the messages `address` gets."""
-        return [m for outs in self.out.flush().values() for m, peers in outs if address in peers]
+        flushed = self.out.flush().values()
+        return [o.message for outs in flushed for o in outs if address in o.peers]
 
 
 def decode(messages: list[bytes], ctx: CodecContext | None = None) -> list[Update]:
@@ -195,7 +197,7 @@ def test_route_reflection_to_clients_and_from_clients() -> None:
     assert to_client.originator_id == "10.255.0.5" and to_client.cluster_list == ("10.255.0.100",)
     speaker.learn(peer(7, ibgp=True, rr_client=True), ("10.0.1.0/24",), attributes(path=(65009,)))
     sent = speaker.out.flush()
-    receivers = {a for outs in sent.values() for _, peers in outs for a in peers}
+    receivers = {a for outs in sent.values() for o in outs for a in o.peers}
     assert receivers == {"10.0.0.4", "10.0.0.6"}  # a client's route goes to everyone
 
 
@@ -216,7 +218,7 @@ def test_well_known_communities(community: int, ebgp: bool, confed: bool, ibgp: 
     )
     speaker.join(peer(4, ibgp=True), IBGP_KEY)
     speaker.learn(peer(1), ("10.0.0.0/24",), attributes(path=(65001,), communities=(community,)))
-    receivers = {a for outs in speaker.out.flush().values() for _, peers in outs for a in peers}
+    receivers = {a for outs in speaker.out.flush().values() for o in outs for a in o.peers}
     assert ("10.0.0.2" in receivers, "10.0.0.3" in receivers, "10.0.0.4" in receivers) == (
         ebgp,
         confed,
@@ -336,8 +338,11 @@ def test_ebgp_key_needs_a_local_address() -> None:
         AdjRibOut().add_peer(peer(2), ExportKey(ibgp=False, local_asn=LOCAL_AS), {})
 
 
-def test_outgoing_is_message_and_receivers() -> None:
-    assert Outgoing(b"x", frozenset({"a"})).peers == {"a"}
+def test_outgoing_names_its_receivers_among_the_members() -> None:
+    members = frozenset({"a", "b", "c"})
+    assert Outgoing(b"x", EVERYONE, members).peers == members
+    assert Outgoing(b"x", Target(skip="b"), members).peers == {"a", "c"}
+    assert Outgoing(b"x", Target(only="c"), members).peers == {"c"}
 
 
 def test_routes_of_a_groups_only_member_reach_a_member_who_joins_later() -> None:
@@ -397,6 +402,7 @@ def test_flush_in_parts() -> None:
     rest = speaker.out.flush(limit=2)
     assert not speaker.out.has_pending
     parts = [
-        sorted(announced([m for outs in part.values() for m, _ in outs])) for part in (first, rest)
+        sorted(announced([o.message for outs in part.values() for o in outs]))
+        for part in (first, rest)
     ]
     assert parts == [["10.0.0.0/24", "10.0.1.0/24"], ["10.0.2.0/24"]]

@@ -62,7 +62,8 @@ class Speaker:
                 self.out.enqueue_paths(IPV4_UNICAST, item.prefixes)  # type: ignore[attr-defined]
 
     def sent_to(self, address: str) -> list[bytes]:
-        return [m for outs in self.out.flush().values() for m, peers in outs if address in peers]
+        flushed = self.out.flush().values()
+        return [o.message for outs in flushed for o in outs if address in o.peers]
 
 
 def decode(messages: list[bytes], ctx: CodecContext = RECEIVER) -> list[Update]:
@@ -191,12 +192,12 @@ def test_a_member_without_add_path_still_gets_only_the_best() -> None:
     outs = speaker.out.flush()
     plain_group = speaker.out.group_of("10.0.0.8")
     assert plain_group is not None and not isinstance(plain_group, PathsGroup)
-    (update,) = decode([m for m, _ in outs[plain_group]], ctx)
+    (update,) = decode([o.message for o in outs[plain_group]], ctx)
     assert update.nlri == v4(P) and update.attributes is not None
     assert update.attributes.as_path == ((2, (65000, 65002, 65002)),)
     paths_group = speaker.out.group_of("10.0.0.9")
     assert paths_group is not None and isinstance(paths_group, PathsGroup)
-    assert withdrawn([m for m, _ in outs[paths_group]]) == [(1, P)]
+    assert withdrawn([o.message for o in outs[paths_group]]) == [(1, P)]
 
 
 def test_split_horizon_per_path() -> None:
@@ -208,7 +209,7 @@ def test_split_horizon_per_path() -> None:
     assert speaker.out.advertised("10.0.0.9", IPV4_UNICAST) == 3
     speaker.learn(peer(2), attributes(path=(65002, 65002), communities=(TAG,)))
     outs = [out for outs in speaker.out.flush().values() for out in outs]
-    assert [peers for _, peers in outs] == [frozenset({"10.0.0.9"})]
+    assert [o.peers for o in outs] == [frozenset({"10.0.0.9"})]
 
 
 def test_export_rules_apply_per_path_and_n_counts_what_may_be_sent() -> None:

@@ -126,7 +126,7 @@ def test_groups_keep_peers_with_different_policies_apart() -> None:
     speaker.join(b, EBGP_KEY)
     speaker.learn(peer(1), ("10.9.0.0/24",), attributes())
     flushed = speaker.out.flush()
-    receivers = {address for outs in flushed.values() for _, peers in outs for address in peers}
+    receivers = {address for outs in flushed.values() for o in outs for address in o.peers}
     assert receivers == {b.address}
 
 
