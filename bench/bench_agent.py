@@ -27,9 +27,12 @@ Everything after `--` goes to the agent, after the bench's own --kubeconfig,
 --hostname-override, --metrics-addr and --metrics-port: with no flags it runs with the
 agent's defaults (every controller on, as upstream), so the routing and service-proxy
 controllers join in as they arrive (the pod network's CNI file goes to a scratch
-directory, never the host's /etc). `--short`: 5,000 pods, 100 nodes, 1,000 namespaces and
-Services, 30 s of churn: a quick check. `--profile FILE`: the agent runs under py-spy (raw
-stacks into FILE; it slows the agent down: not for figures). Needs root and `ip netns`.
+directory, never the host's /etc; where the kernel has no IPVS the service proxy runs in
+its nftables mode, unless the flags choose one). The report counts the proxy's and the
+routing controller's syncs, and gives the machine's load average. `--short`: 5,000 pods,
+100 nodes, 1,000 namespaces and Services, 30 s of churn: a quick check. `--profile FILE`:
+the agent runs under py-spy (raw stacks into FILE; it slows the agent down: not for
+figures). Needs root and `ip netns`.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from typing import IO
 from bench.agent_server import Cluster
 from bench.bench_netpol import memory, ms, table
 from bench.cluster import NODE, node_ip
+from kuberouter.controllers.proxy import ipvs_available
 from kuberouter.k8s.client import RESOURCES_BY_KIND, convert
 from kuberouter.k8s.store import Store
 from kuberouter.podnet.desired import CNI_CONF_ENV
@@ -62,6 +66,9 @@ from kuberouter.podnet.desired import CNI_CONF_ENV
 METRICS_PORT = 9161
 LATENCY = "kube_router_controller_policy_change_to_programmed_seconds"
 SYNC_TIME = "kube_router_controller_iptables_sync_time"
+PROXY_SYNCS = "kube_router_controller_ipvs_services_sync_time_count"
+PROXY_SERVICES = "kube_router_controller_ipvs_services"
+ROUTES_SYNCS = "kube_router_controller_routes_sync_time_count"
 STARTUP_TIMEOUT = 300.0
 
 
@@ -259,7 +266,7 @@ def run(args: argparse.Namespace, agent_flags: list[str]) -> int:
                 spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
                 argv = [spy, "record", "-o", args.profile, "-f", "raw", "-r", "200", "--", *argv]
             argv += [f"--hostname-override={NODE}", "--metrics-addr=127.0.0.1"]
-            argv += [f"--metrics-port={METRICS_PORT}", *agent_flags]
+            argv += [f"--metrics-port={METRICS_PORT}", *proxy_mode(agent_flags), *agent_flags]
             # The pod-network controller writes its CNI file here, not in the host's /etc.
             cni = {CNI_CONF_ENV: os.path.join(scratch, "10-kuberouter.conflist")}
             agent = Agent(argv, {**os.environ, **cni})
@@ -267,6 +274,16 @@ def run(args: argparse.Namespace, agent_flags: list[str]) -> int:
                 return measure(args, agent, api)
             finally:
                 agent.stop()
+
+
+def proxy_mode(agent_flags: Sequence[str]) -> list[str]:
+    """The service proxy's nftables mode where this kernel has no IPVS (the agent would
+    leave its proxy off), unless the flags choose a mode."""
+    chosen = ("--service-proxy-mode", "--run-service-proxy=false")
+    if any(flag.startswith(chosen) for flag in agent_flags) or ipvs_available():
+        return []
+    print("no IPVS in this kernel: the agent's service proxy runs in its nftables mode")
+    return ["--service-proxy-mode=nftables"]
 
 
 def measure(args: argparse.Namespace, agent: Agent, api: subprocess.Popen[str]) -> int:
@@ -336,6 +353,13 @@ def report(
     ]
     for name in ("kube_router_watch_relists_total", "kube_router_watch_restarts_total"):
         rows.append([name, f"{counter_sum(after, name) - counter_sum(before, name):.0f}"])
+    # The other controllers in the same agent (absent: switched off by a flag).
+    for what, name in (("service proxy", PROXY_SYNCS), ("routing", ROUTES_SYNCS)):
+        if name in after:
+            rows.append([f"{what} syncs", f"{after[name] - before.get(name, 0.0):.0f}"])
+    if PROXY_SERVICES in after:
+        rows.append(["services the proxy programmed", f"{after[PROXY_SERVICES]:.0f}"])
+    rows.append(["machine load average (1 min) at the end", f"{os.getloadavg()[0]:.1f}"])
     print(table(["under churn", "value"], rows))
     first_minute = [rss for when, rss in samples if when >= 60] or [samples[-1][1]]
     print(

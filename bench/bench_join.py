@@ -34,7 +34,7 @@ from pathlib import Path
 
 import attrs
 
-from bench.bench_ingest import REPO, VENV_BIN, cpu_seconds, now
+from bench.ingest_lab import REPO, VENV_BIN, cpu_seconds, now
 from bench.swarm_lab import write_json
 from kuberouter.cluster import agents, server
 from kuberouter.cluster.state import State

@@ -30,7 +30,8 @@ from typing import Any
 
 import attrs
 
-from bench.bench_ingest import OUT_DIR, VENV_BIN, cli, cpu_seconds, now, proc_status, stop
+from bench.bench_ingest import OUT_DIR
+from bench.ingest_lab import VENV_BIN, cli, cpu_seconds, now, proc_status, stop
 from bench.swarm_lab import (
     DAEMON_ADDR,
     SimPeer,

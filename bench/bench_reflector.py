@@ -33,18 +33,8 @@ from typing import Any
 
 import attrs
 
-from bench.bench_ingest import (
-    OUT_DIR,
-    VENV_BIN,
-    cli,
-    cpu_seconds,
-    now,
-    proc_status,
-    profile_top,
-    stop,
-    stop_profiler,
-    wait_quiet,
-)
+from bench.bench_ingest import OUT_DIR, profile_top, stop_profiler
+from bench.ingest_lab import VENV_BIN, cli, cpu_seconds, now, proc_status, stop, wait_quiet
 from bench.swarm_lab import (
     DAEMON_ADDR,
     SimPeer,

@@ -18,7 +18,8 @@ from typing import IO, Any
 
 import attrs
 
-from bench.bench_ingest import OUT_DIR, REPO, netns_cmd, now, stop
+from bench.bench_ingest import OUT_DIR
+from bench.ingest_lab import REPO, netns_cmd, now, stop
 
 DAEMON_ADDR = "10.0.0.1"
 
@@ -53,15 +54,23 @@ class Lab:
 @contextlib.contextmanager
 def lab(peers: tuple[SimPeer, ...]) -> Iterator[Lab]:
     """Two namespaces; the daemon at DAEMON_ADDR/16, every simulated peer's address on the
-    swarm's end of the veth."""
+    swarm's end of the veth. The daemon's side knows the peers' link address from the start:
+    permanent neighbour entries, which the kernel leaves out of its neighbour-table limit
+    (gc_thresh3, 1,024 entries by default, shared by every namespace: a thousand learnt
+    entries would make other namespaces' ARP fail)."""
     from tests.netns import netns, veth_pair
 
     with contextlib.ExitStack() as stack:
         daemon_ns, swarm_ns = stack.enter_context(netns("bsd")), stack.enter_context(netns("bss"))
         first = f"{peers[0].address}/16"
-        _, dev = stack.enter_context(veth_pair(daemon_ns, f"{DAEMON_ADDR}/16", swarm_ns, first))
+        ours, dev = stack.enter_context(veth_pair(daemon_ns, f"{DAEMON_ADDR}/16", swarm_ns, first))
         batch = "".join(f"addr add {p.address}/16 dev {dev}\n" for p in peers[1:])
         subprocess.run(["ip", "-n", swarm_ns, "-batch", "-"], input=batch, text=True, check=True)
+        mac = ["ip", "netns", "exec", swarm_ns, "cat", f"/sys/class/net/{dev}/address"]
+        link = subprocess.run(mac, capture_output=True, text=True, check=True).stdout.strip()
+        batch = "".join(f"neigh replace {p.address} lladdr {link} dev {ours} nud permanent\n"
+                        for p in peers)  # fmt: skip
+        subprocess.run(["ip", "-n", daemon_ns, "-batch", "-"], input=batch, text=True, check=True)
         yield Lab(daemon_ns, swarm_ns)
 
 

@@ -2,10 +2,11 @@
 
 Changed Namespaces, Pods, NetworkPolicies and this node's Node go to the incremental
 compiler, which recomputes only the sets and chains that depend on them; the back end
-writes only what changed. Every `sync_period` a repair reads the kernel and rewrites drift.
-A repair leaves reading back the listings of the chains it wrote (for the next repair)
-until no change is waiting (the loop's `idle`): at 50,000 pods that read costs as much as
-the repair itself.
+writes only what changed. Every `sync_period` a repair reads the kernel (beside the
+updates: `read_kernel`) and rewrites drift. A repair leaves reading back the listings of
+the chains it wrote (for the next repair) until no change is waiting (the loop's `idle`),
+and that read too goes on beside the updates: at 50,000 pods it costs as much as the
+repair itself.
 
 Each change's latency, from its watch event reaching the agent to its effect being in the
 kernel, is a histogram (`kube_router_controller_policy_change_to_programmed_seconds`).
@@ -24,7 +25,7 @@ import prometheus_client
 import trio
 
 from kuberouter.controllers.loop import SyncLoop
-from kuberouter.dataplane import ApplyStats, FirewallBackend, firewall_backend
+from kuberouter.dataplane import ApplyStats, FirewallBackend, Programmed, firewall_backend
 from kuberouter.dataplane.cleanup import cleanup_firewall
 from kuberouter.health import REGISTRY, Health
 from kuberouter.k8s.store import Change, Snapshot, Store
@@ -149,9 +150,14 @@ class FirewallController(SyncLoop[IncrementalCompiler, DesiredState, ApplyStats]
     def state(self, compiler: IncrementalCompiler) -> DesiredState:
         return compiler.state()
 
-    def _apply(self, desired: DesiredState, repair: bool) -> ApplyStats:
+    def read_kernel(self) -> Programmed:
+        return self.firewall.read()
+
+    def _apply(self, desired: DesiredState, repair: bool, found: object | None) -> ApplyStats:
         if self.programmed is None or repair:
-            stats = self.firewall.reconcile(desired, learn=False)
+            stats = self.firewall.reconcile(
+                desired, learn=False, found=cast(Programmed | None, found)
+            )
             self.unlearned |= stats.chains_written > 0
             return stats
         return self.firewall.apply(desired, self.programmed)
@@ -174,12 +180,16 @@ class FirewallController(SyncLoop[IncrementalCompiler, DesiredState, ApplyStats]
         level = logging.DEBUG if changes else logging.INFO  # the rare full syncs are news
         log.log(level, "firewall %s: %s", what, describe(stats, desired))
 
-    async def idle(self) -> None:
-        """Read back the listings of the chains the last repair wrote."""
+    async def idle(self, beside: trio.Nursery) -> None:
+        """Start reading back the listings of the chains the last repair wrote."""
         programmed = self.programmed
-        if not self.unlearned or programmed is None:
-            return
-        self.unlearned = False
+        if self.unlearned and programmed is not None:
+            self.unlearned = False
+            beside.start_soon(self._learn, programmed)
+
+    async def _learn(self, programmed: DesiredState) -> None:
+        """What an update changes meanwhile does not match what is learnt, and is rewritten
+        at the next repair."""
         try:
             await trio.to_thread.run_sync(self.firewall.learn, programmed)
         except Exception as error:  # the next repair rewrites those chains, then retries

@@ -113,8 +113,12 @@ class FirewallBackend(Protocol):
         """Program `desired`, given that `previous` is what the last apply programmed."""
         ...
 
-    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
-        """Read the kernel and repair every difference from `desired`."""
+    def reconcile(
+        self, desired: DesiredState, *, learn: bool = True, found: Programmed | None = None
+    ) -> ApplyStats:
+        """Read the kernel and repair every difference from `desired`. `found`: what an
+        earlier `read` returned, to repair from instead of reading now (what changed since
+        is rewritten: the kernel ends up as desired all the same)."""
         ...
 
     def learn(self, desired: DesiredState) -> None:
@@ -175,9 +179,11 @@ class PlannedBackend(abc.ABC):
                 )
         return ApplyStats.of(plans, self.usage().since(start), repaired=False)
 
-    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
+    def reconcile(
+        self, desired: DesiredState, *, learn: bool = True, found: Programmed | None = None
+    ) -> ApplyStats:
         start = self.usage()
-        programmed = self.read()
+        programmed = self.read() if found is None else found
         plans = plan_repair(desired, programmed, self.learned, self.set_listing)
         if plans:
             self._execute(plans)

@@ -2,7 +2,9 @@
 
 One apply runs at most: `ipset restore` (new and changed sets, swapped in), one
 `iptables-restore --noflush` and one `ip6tables-restore --noflush` (only our chains:
-`:CHAIN - [0:0]` flushes just that chain, then its rules; chains no longer wanted are
+`:CHAIN - [0:0]` flushes just that chain, then its rules; a chain whose programmed
+version is known and that changed by fewer rules than it holds, as a top chain when a pod
+comes or goes, gets `-D`/`-I` of those rules instead; chains no longer wanted are
 flushed and `-X`ed; jumps from INPUT/FORWARD/OUTPUT inserted or removed in the same
 transaction), and an `ipset restore` that destroys sets no rule uses any more. Nothing
 else in the table is named, so other tools' chains and rules stay.
@@ -21,6 +23,8 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+import attrs
+
 from kuberouter.dataplane.commands import Runner
 from kuberouter.dataplane.firewall import NOTHING, ApplyStats, PlannedBackend, Usage
 from kuberouter.dataplane.ipset import Ipset, set_listing
@@ -33,9 +37,10 @@ from kuberouter.dataplane.plan import (
     SetListing,
     is_our_chain,
     plan_repair,
+    rule_edits,
 )
-from kuberouter.netpol.render import render_iptables
-from kuberouter.netpol.ruleset import IPSet
+from kuberouter.netpol.render import iptables_rule, render_iptables
+from kuberouter.netpol.ruleset import Chain, IPSet
 
 Variant = Literal["legacy", "nft"]
 VARIANTS: tuple[Variant, ...] = ("nft", "legacy")
@@ -99,8 +104,6 @@ class IptablesBackend(PlannedBackend):
         self.variant: Variant = variant or detect_variant(self.runner)
         self.wait = wait
         self.ipset = Ipset(self.runner)
-        # Jump lines into our chains per (family, built-in), as the last read saw them.
-        self._jumps: dict[tuple[int, str], list[str]] = {}
 
     def tool(self, family: int, action: Literal["save", "restore"]) -> str:
         return f"{'ip6tables' if family == 6 else 'iptables'}-{self.variant}-{action}"
@@ -109,20 +112,20 @@ class IptablesBackend(PlannedBackend):
         return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
 
     def read(self) -> Programmed:
-        chains, hooks = self._read_tables()
-        return Programmed(chains=chains, sets=self.ipset.read(), hooks=hooks)
+        return attrs.evolve(self._read_tables(), sets=self.ipset.read())
 
     def read_chains(self) -> Mapping[ChainKey, Listing]:
-        return self._read_tables()[0]
+        return self._read_tables().chains
 
     def set_listing(self, ipset: IPSet) -> SetListing:
         return set_listing(ipset)
 
-    def _read_tables(self) -> tuple[dict[ChainKey, Listing], frozenset[tuple[int, str]]]:
-        """Our chains, and the built-ins whose first rule jumps to ours, both families."""
+    def _read_tables(self) -> Programmed:
+        """Our chains, the built-ins whose first rule jumps to ours and every rule of theirs
+        that does, both families (no sets)."""
         chains: dict[ChainKey, Listing] = {}
         hooks: set[tuple[int, str]] = set()
-        self._jumps = {}
+        found: dict[tuple[int, str], tuple[str, ...]] = {}
         for family in (4, 6):
             saved = parse_save(self.runner.run(self.tool(family, "save"), "-t", "filter").stdout)
             for name, rules in saved.items():
@@ -131,52 +134,50 @@ class IptablesBackend(PlannedBackend):
             for builtin in BUILTINS:
                 rules = saved.get(builtin, [])
                 jumps = [rule for rule in rules if is_our_chain(jump_target(rule) or "")]
-                self._jumps[(family, builtin)] = jumps
+                found[(family, builtin)] = tuple(jumps)
                 first = jump_target(rules[0]) if rules else None
                 if jumps == rules[:1] and first == f"KUBE-ROUTER-{builtin}":
                     hooks.add((family, builtin))
-        return chains, frozenset(hooks)
+        return Programmed(chains=chains, hooks=frozenset(hooks), jumps=found)
 
     def remove_chains(self) -> ApplyStats:
         """Our chains and the jumps to them, both families; our ipsets stay, as the other
         variant's rules may still use them (`dataplane.cleanup` destroys them last)."""
         start = self.usage()
-        chains, hooks = self._read_tables()
-        found = Programmed(chains=chains, hooks=hooks)
-        plans = plan_repair(NOTHING, found, Learned(), self.set_listing)
+        plans = plan_repair(NOTHING, self._read_tables(), Learned(), self.set_listing)
         if plans:
             self._execute(plans)
         self.learned.clear()
         return ApplyStats.of(plans, self.usage().since(start), repaired=True)
 
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
-        try:
-            replaced = {name: old for plan in plans for name, old in plan.replaced_sets.items()}
-            existing = {name for plan in plans for name in plan.existing_sets}
-            writes = [ipset for plan in plans for ipset in plan.write_sets]
-            self.ipset.write(writes, replaced, existing)
-            for plan in plans:
-                text = self.restore_text(plan)
-                if text is not None:
-                    args = ["--noflush", *(["-w"] if self.wait else [])]
-                    self.runner.run(self.tool(plan.family, "restore"), *args, input=text)
-            self.ipset.destroy(name for plan in plans for name in plan.delete_sets)
-        finally:
-            self._jumps = {}  # only valid right after a read
+        replaced = {name: old for plan in plans for name, old in plan.replaced_sets.items()}
+        replaced.update(_listed_sets(plans))
+        existing = {name for plan in plans for name in plan.existing_sets}
+        writes = [ipset for plan in plans for ipset in plan.write_sets]
+        self.ipset.write(writes, replaced, existing)
+        for plan in plans:
+            text = self.restore_text(plan)
+            if text is not None:
+                args = ["--noflush", *(["-w"] if self.wait else [])]
+                self.runner.run(self.tool(plan.family, "restore"), *args, input=text)
+        self.ipset.destroy(name for plan in plans for name in plan.delete_sets)
 
     def restore_text(self, plan: FamilyPlan) -> str | None:
         """The iptables-restore --noflush input for one family's plan (None: nothing to do)."""
         if not (plan.write_chains or plan.delete_chains or plan.hook or plan.unhook):
             return None
-        lines = render_iptables(plan.partial(), plan.delete_chains).splitlines()
+        edits, whole = _edit_lines(plan)
+        partial = attrs.evolve(plan.partial(), chains={chain.name: chain for chain in whole})
+        lines = render_iptables(partial, plan.delete_chains).splitlines()
         body = [line for line in lines[:-1] if not line.startswith("-X ")]
         drops = [line for line in lines if line.startswith("-X ")]
-        return "\n".join([*body, *self._jump_lines(plan), *drops, "COMMIT"]) + "\n"
+        return "\n".join([*body, *edits, *self._jump_lines(plan), *drops, "COMMIT"]) + "\n"
 
     def _jump_lines(self, plan: FamilyPlan) -> list[str]:
         lines: list[str] = []
         for builtin in dict.fromkeys([*(builtin for builtin, _ in plan.hook), *plan.unhook]):
-            known = self._jumps.get((plan.family, builtin))
+            known = plan.listed_jumps.get(builtin)
             if known is not None:
                 lines += ["-D" + line[2:] for line in known]
             elif builtin in plan.unhook:
@@ -185,3 +186,36 @@ class IptablesBackend(PlannedBackend):
         for builtin, target in plan.hook:
             lines.append(f"-I {builtin} 1 {JUMP_COMMENT} -j {target}")
         return lines
+
+
+def _edit_lines(plan: FamilyPlan) -> tuple[list[str], list[Chain]]:
+    """`-D`/`-I` lines for the written chains whose programmed version is known and that
+    changed by fewer rules than they hold (a new pod: its jumps in the top chains), and
+    the chains to write whole. A rule is deleted by its text: if the chain is not what we
+    programmed the restore fails, and the apply falls back to a repair."""
+    lines: list[str] = []
+    whole: list[Chain] = []
+    for chain in plan.write_chains:
+        old = plan.replaced_chains.get(chain.name)
+        edits = rule_edits(old, chain) if old is not None else None
+        if edits is None:
+            whole.append(chain)
+            continue
+        for rule in edits.deletes:
+            lines.append("-D" + iptables_rule(chain.name, rule, plan.family)[2:])
+        for position, rule in edits.inserts:
+            text = iptables_rule(chain.name, rule, plan.family)[2:]
+            lines.append(f"-I {chain.name} {position}{text[len(chain.name) + 1 :]}")
+    return lines, whole
+
+
+def _listed_sets(plans: Sequence[FamilyPlan]) -> dict[str, IPSet]:
+    """A repair's sets as the read listed them, but hash:net ones (their holes): `add`/`del`
+    with -exist then change just what differs, even when the read is a little older than
+    the last update."""
+    return {
+        ipset.name: attrs.evolve(ipset, entries=plan.listed_members[ipset.name])
+        for plan in plans
+        for ipset in plan.write_sets
+        if ipset.name in plan.listed_members and ipset.type != "hash:net"
+    }

@@ -3,12 +3,15 @@
 
 Every apply is ONE `nft -f` transaction for both families, and it is incremental: only
 changed sets are touched (just their changed elements when the programmed version is
-known, else flushed and refilled), only changed chains flushed and refilled, removed
-chains flushed then deleted (after the chains that jumped to them were rewritten in the
-same transaction), removed sets deleted last. The kernel commits the whole transaction or
-none of it, so no packet sees half of a change. A family that goes away loses its table.
-The text of each set and chain comes from render_nft (rendered for just the objects
-being written whole), so the two renderings cannot disagree. Reads turn the set elements
+known, else flushed and refilled), only changed chains flushed and refilled (a top chain
+whose rules stay, as when a pod comes or goes, changes just its verdict maps' elements:
+render_nft.hook_layout), removed chains flushed then deleted (after the chains and maps
+that jumped to them were rewritten in the same transaction), removed sets deleted last.
+A top chain's maps are part of its listing (a read lists their elements with it). The
+kernel commits the whole transaction or none of it, so no packet sees half of a change.
+A family that goes away loses its table. The text of each set and chain comes from
+render_nft (rendered for just the objects being written whole), so the two renderings
+cannot disagree. Reads turn the set elements
 nft lists back into the compiler's notation (an address, "ip,proto:port", a CIDR).
 Nothing outside our tables is named; the base chains hook input/forward/output at filter
 priority themselves, so there are no jumps to keep in other tables.
@@ -33,8 +36,16 @@ from kuberouter.dataplane.plan import (
     member_changes,
 )
 from kuberouter.netpol.names import IPV6_SET_PREFIX
-from kuberouter.netpol.render_nft import element, render_nft, set_members, set_type, table_name
-from kuberouter.netpol.ruleset import IPSet
+from kuberouter.netpol.render_nft import (
+    HookLayout,
+    element,
+    hook_layout,
+    render_nft,
+    set_members,
+    set_type,
+    table_name,
+)
+from kuberouter.netpol.ruleset import Chain, IPSet
 
 _Block = tuple[list[str], list[str]]  # (header lines, rule lines or element list)
 
@@ -52,7 +63,7 @@ def _logical_set_name(name: str, family: int) -> str:
 
 
 def blocks(script: str) -> dict[tuple[str, str], _Block]:
-    """Split render_nft's table body into ("set"|"chain", name) -> (header, body)."""
+    """Split render_nft's table body into ("set"|"map"|"chain", name) -> (header, body)."""
     found: dict[tuple[str, str], _Block] = {}
     current: _Block | None = None
     for line in script.splitlines():
@@ -74,6 +85,7 @@ class NftablesBackend(PlannedBackend):
     def __init__(self, runner: Runner | None = None) -> None:
         super().__init__()
         self.runner = runner or Runner()
+        self._layouts: dict[tuple[int, str], tuple[Chain, HookLayout]] = {}
 
     def usage(self) -> Usage:
         return Usage(commands=self.runner.count, tool_seconds=dict(self.runner.seconds_by_tool))
@@ -94,6 +106,7 @@ class NftablesBackend(PlannedBackend):
         chains: dict[tuple[int, str], list[str]] = {}
         sets: dict[tuple[int, str], SetListing] = {}
         hooks: set[tuple[int, str]] = set()
+        maps: dict[tuple[int, str], str] = {}
         for family in (4, 6):
             argv = [
                 "nft",
@@ -106,13 +119,26 @@ class NftablesBackend(PlannedBackend):
             done = self.runner.run(*argv, check=False)
             if done.returncode != 0:
                 continue  # no table of ours in this family
-            for item in json.loads(done.stdout)["nftables"]:
-                _read_item(item, family, chains, sets, hooks)
+            items = json.loads(done.stdout)["nftables"]
+            if terse:  # -t leaves out the elements of the top chains' maps too
+                items = [item for item in items if "map" not in item]
+                items += self._maps(family)
+            for item in items:
+                _read_item(item, family, chains, sets, hooks, maps)
+        for (family, name), listing in sorted(maps.items()):
+            chain = name.rsplit("-", 1)[0]  # a top chain's map: <chain>-SADDR / -DADDR
+            chains.setdefault((family, chain), []).append(listing)
         return Programmed(
             chains={key: tuple(lines) for key, lines in chains.items()},
             sets=sets,
             hooks=frozenset(hooks),
         )
+
+    def _maps(self, family: int) -> list[dict[str, Any]]:
+        """The maps of our table in `family`, elements included."""
+        done = self.runner.run("nft", "-j", "list", "maps", table(family).split()[0])
+        items = json.loads(done.stdout)["nftables"]
+        return [item for item in items if item.get("map", {}).get("table") == table_name(family)]
 
     def _execute(self, plans: Sequence[FamilyPlan]) -> None:
         script = [line for plan in plans for line in self.script(plan)]
@@ -128,7 +154,11 @@ class NftablesBackend(PlannedBackend):
             return []
         deltas = {ipset.name: _member_changes(plan, ipset) for ipset in plan.write_sets}
         whole = [ipset for ipset in plan.write_sets if deltas[ipset.name] is None]
-        rendered = blocks(render_nft(attrs.evolve(plan.partial(), sets={s.name: s for s in whole})))
+        # Top chains: when only their maps' elements differ, just those change.
+        edited = {chain.name: self._map_edits(plan, chain, where) for chain in plan.write_chains}
+        chains = {chain.name: chain for chain in plan.write_chains if edited[chain.name] is None}
+        partial = attrs.evolve(plan.partial(), sets={s.name: s for s in whole}, chains=chains)
+        rendered = blocks(render_nft(partial))
         lines = [f"add table {where}"]
         for ipset in plan.write_sets:
             name = nft_set_name(ipset.name)
@@ -142,19 +172,75 @@ class NftablesBackend(PlannedBackend):
             lines.append(f"add set {where} {name} {{ {'; '.join(header)}; }}")
             lines.append(f"flush set {where} {name}")
             lines += [f"add element {where} {name} {{ {text} }}" for text in elements]
-        for chain in plan.write_chains:
-            header = rendered[("chain", chain.name)][0]
-            spec = f" {{ {' '.join(header)}; }}" if header else ""
-            lines.append(f"add chain {where} {chain.name}{spec}")
-        lines += [f"add chain {where} {name}" for name in plan.delete_chains]
-        flushed = [chain.name for chain in plan.write_chains] + list(plan.delete_chains)
-        lines += [f"flush chain {where} {name}" for name in flushed]
-        for chain in plan.write_chains:
-            rules = rendered[("chain", chain.name)][1]
-            lines += [f"add rule {where} {chain.name} {rule}" for rule in rules]
-        lines += [f"delete chain {where} {name}" for name in plan.delete_chains]
+        lines += _chain_lines(plan, rendered, edited, where)
         lines += [f"delete set {where} {nft_set_name(name)}" for name in plan.delete_sets]
         return lines
+
+    def _map_edits(self, plan: FamilyPlan, chain: Chain, where: str) -> list[str] | None:
+        """The element changes that turn a top chain's programmed maps into the new ones,
+        when its rules stay the same; None: the chain and its maps are written whole."""
+        old = plan.replaced_chains.get(chain.name)
+        if chain.hook is None or old is None:
+            return None
+        before, after = self._layout(old, plan.family), self._layout(chain, plan.family)
+        if before.rules != after.rules:
+            return None
+        lines: list[str] = []
+        for was, now in zip(before.maps, after.maps, strict=True):
+            old_elements, new_elements = was.elements(), now.elements()
+            gone = [key for key, text in old_elements.items() if new_elements.get(key) != text]
+            added = [text for key, text in new_elements.items() if old_elements.get(key) != text]
+            lines += [f"delete element {where} {now.name} {{ {', '.join(gone)} }}"] if gone else []
+            lines += [f"add element {where} {now.name} {{ {', '.join(added)} }}"] if added else []
+        return lines
+
+    def _layout(self, chain: Chain, family: int) -> HookLayout:
+        """hook_layout, remembered for the last version of each top chain (the next
+        change compares with it)."""
+        known = self._layouts.get((family, chain.name))
+        if known is not None and known[0] is chain:
+            return known[1]
+        layout = hook_layout(chain, family)
+        self._layouts[(family, chain.name)] = (chain, layout)
+        return layout
+
+
+def _chain_lines(
+    plan: FamilyPlan,
+    rendered: dict[tuple[str, str], _Block],
+    edited: Mapping[str, list[str] | None],
+    where: str,
+) -> list[str]:
+    """Chains made, their maps filled, chains flushed and refilled, old chains deleted."""
+    whole = [chain for chain in plan.write_chains if edited[chain.name] is None]
+    lines = []
+    for chain in whole:
+        header = rendered[("chain", chain.name)][0]
+        spec = f" {{ {' '.join(header)}; }}" if header else ""
+        lines.append(f"add chain {where} {chain.name}{spec}")
+    lines += [f"add chain {where} {name}" for name in plan.delete_chains]
+    for chain in plan.write_chains:  # after the chains their elements jump to exist
+        lines += edited[chain.name] or []
+        if chain.hook is not None and edited[chain.name] is None:
+            lines += _map_lines(rendered, chain, where)
+    flushed = [chain.name for chain in whole] + list(plan.delete_chains)
+    lines += [f"flush chain {where} {name}" for name in flushed]
+    for chain in whole:
+        rules = rendered[("chain", chain.name)][1]
+        lines += [f"add rule {where} {chain.name} {rule}" for rule in rules]
+    lines += [f"delete chain {where} {name}" for name in plan.delete_chains]
+    return lines
+
+
+def _map_lines(rendered: dict[tuple[str, str], _Block], chain: Chain, where: str) -> list[str]:
+    """A top chain's maps made (if new), emptied and filled, in the transaction."""
+    lines: list[str] = []
+    for (kind, name), (header, elements) in rendered.items():
+        if kind == "map" and name.startswith(f"{chain.name}-"):
+            lines += [f"add map {where} {name} {{ {'; '.join(header)}; }}"]
+            lines += [f"flush map {where} {name}"]
+            lines += [f"add element {where} {name} {{ {text} }}" for text in elements]
+    return lines
 
 
 def _member_changes(plan: FamilyPlan, ipset: IPSet) -> tuple[list[str], list[str]] | None:
@@ -172,8 +258,13 @@ def _read_item(
     chains: dict[tuple[int, str], list[str]],
     sets: dict[tuple[int, str], SetListing],
     hooks: set[tuple[int, str]],
+    maps: dict[tuple[int, str], str],
 ) -> None:
-    if "chain" in item:
+    if "map" in item:  # a top chain's verdict map: part of that chain's listing
+        found = item["map"]
+        elements = sorted(_canonical(elem) for elem in found.get("elem", []))
+        maps[(family, found["name"])] = _canonical({"map": found["name"], "elem": elements})
+    elif "chain" in item:
         chain = item["chain"]
         base = {key: chain[key] for key in ("type", "hook", "prio", "policy") if key in chain}
         chains.setdefault((family, chain["name"]), []).insert(0, _canonical(base))

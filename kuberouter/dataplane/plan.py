@@ -19,6 +19,7 @@ Deciding that a programmed object is still right:
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import cast
@@ -26,7 +27,7 @@ from typing import cast
 import attrs
 
 from kuberouter.netpol import names
-from kuberouter.netpol.ruleset import Chain, DesiredState, Family, IPSet, Ruleset
+from kuberouter.netpol.ruleset import Chain, DesiredState, Family, IPSet, Rule, Ruleset
 
 TOP_CHAINS = frozenset({"KUBE-ROUTER-INPUT", "KUBE-ROUTER-FORWARD", "KUBE-ROUTER-OUTPUT"})
 TEMP_SET_PREFIX = "TMP-"  # render_ipset fills a set under this prefix, then swaps it in
@@ -56,6 +57,9 @@ class Programmed:
     chains: Mapping[ChainKey, Listing] = attrs.field(factory=dict)
     sets: Mapping[tuple[int, str], SetListing] = attrs.field(factory=dict)
     hooks: frozenset[tuple[int, str]] = frozenset()
+    # iptables: (family, built-in) -> its rules that lead into our chains, as listed (a
+    # repair deletes them all before it puts one jump first).
+    jumps: Mapping[tuple[int, str], tuple[str, ...]] = attrs.field(factory=dict)
 
     def families(self) -> set[int]:
         return {family for family, _ in [*self.chains, *self.sets]}
@@ -77,11 +81,18 @@ class FamilyPlan:
     delete_chains: tuple[str, ...] = ()
     hook: tuple[tuple[str, str], ...] = ()  # (built-in, our chain): put the jump first
     unhook: tuple[str, ...] = ()  # built-in chains to take our jumps out of
+    listed_jumps: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)  # Programmed.jumps
+    # A repair: the members a read listed of written sets of the right kind (a back end
+    # whose member changes are idempotent may add and delete just the difference).
+    listed_members: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
     # The programmed version of written sets, when known (incremental applies): a back
     # end may then change just the members that differ.
     replaced_sets: Mapping[str, IPSet] = attrs.field(factory=dict)
     # Sets of this family the kernel holds already (a rewrite swaps into them).
     existing_sets: frozenset[str] = frozenset()
+    # The programmed version of written chains, when known: a back end may then delete
+    # and insert just the rules that differ (`rule_edits`).
+    replaced_chains: Mapping[str, Chain] = attrs.field(factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -127,6 +138,46 @@ def member_changes(old: IPSet, new: IPSet) -> tuple[list[str], list[str]] | None
     return new.entries.diff(old.entries)
 
 
+@attrs.frozen(kw_only=True)
+class RuleEdits:
+    """Rules to delete from a chain (by what they are, so a chain that drifted makes the
+    write fail instead of deleting the wrong rule), then rules to insert, each at its
+    1-based position in the new chain, in ascending order: done in that order they turn
+    the old chain into the new one."""
+
+    deletes: tuple[Rule, ...]
+    inserts: tuple[tuple[int, Rule], ...]
+
+
+def rule_edits(old: Chain, new: Chain) -> RuleEdits | None:
+    """The rule-level edit from `old` to `new`; None when rewriting the chain is as cheap
+    (a new pod then costs its own jumps in the top chains, not all the others')."""
+    if (old.name, old.hook) != (new.name, new.hook):
+        return None
+    # Trim the common head and tail first (rules compare field by field, hashing them
+    # costs more): one pod's change leaves a short middle to match.
+    head = 0
+    limit = min(len(old.rules), len(new.rules))
+    while head < limit and old.rules[head] == new.rules[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old.rules[-1 - tail] == new.rules[-1 - tail]:
+        tail += 1
+    was = old.rules[head : len(old.rules) - tail]
+    now = new.rules[head : len(new.rules) - tail]
+    deletes: list[Rule] = []
+    inserts: list[tuple[int, Rule]] = []
+    opcodes = difflib.SequenceMatcher(None, was, now, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in opcodes:
+        if tag in ("replace", "delete"):
+            deletes += was[i1:i2]
+        if tag in ("replace", "insert"):
+            inserts += [(head + j + 1, now[j]) for j in range(j1, j2)]
+    if len(deletes) + len(inserts) >= max(len(new.rules), 1):
+        return None
+    return RuleEdits(deletes=tuple(deletes), inserts=tuple(inserts))
+
+
 def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPlan]:
     """What turns `previous` (assumed programmed) into `desired`; unchanged objects are
     left alone."""
@@ -146,6 +197,7 @@ def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPl
             old_sets = old.sets if old else {}
             old_chains = old.chains if old else {}
             changed_sets = _changed(new.sets, old_sets)
+            changed_chains = _changed(new.chains, old_chains)
             plan = FamilyPlan(
                 family=_family(family),
                 ruleset=new,
@@ -153,7 +205,10 @@ def plan_changes(desired: DesiredState, previous: DesiredState) -> list[FamilyPl
                 replaced_sets={name: old_sets[name] for name in changed_sets if name in old_sets},
                 existing_sets=frozenset(old_sets),
                 delete_sets=tuple(name for name in old_sets if name not in new.sets),
-                write_chains=tuple(new.chains[name] for name in _changed(new.chains, old_chains)),
+                write_chains=tuple(new.chains[name] for name in changed_chains),
+                replaced_chains={
+                    name: old_chains[name] for name in changed_chains if name in old_chains
+                },
                 delete_chains=tuple(name for name in old_chains if name not in new.chains),
                 hook=desired.builtin_jumps if old is None else (),
             )
@@ -191,14 +246,19 @@ def _repair_family(
     sets = ruleset.sets if ruleset else {}
     chains = ruleset.chains if ruleset else {}
     builtins = tuple(builtin for builtin, _ in desired.builtin_jumps)
+    listed: dict[str, frozenset[str]] = {}
+    write_sets = []
+    for ipset in sets.values():
+        found, wanted = programmed.sets.get((family, ipset.name)), set_listing(ipset)
+        if found != wanted:
+            write_sets.append(ipset)
+            if found is not None and found[0] == wanted[0]:
+                listed[ipset.name] = found[1]
     return FamilyPlan(
         family=family,
         ruleset=ruleset,
-        write_sets=tuple(
-            ipset
-            for ipset in sets.values()
-            if programmed.sets.get((family, ipset.name)) != set_listing(ipset)
-        ),
+        write_sets=tuple(write_sets),
+        listed_members=listed,
         delete_sets=tuple(name for name in programmed.set_names(family) if name not in sets),
         existing_sets=frozenset(programmed.set_names(family)),
         write_chains=tuple(
@@ -213,6 +273,9 @@ def _repair_family(
         if ruleset
         else (),
         unhook=() if ruleset else builtins,
+        listed_jumps={
+            builtin: lines for (each, builtin), lines in programmed.jumps.items() if each == family
+        },
     )
 
 

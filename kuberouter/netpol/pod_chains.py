@@ -2,7 +2,8 @@
 
 Layout (per family; only pods isolated in a direction get that direction's chain):
 
-    KUBE-ROUTER-FORWARD / -OUTPUT:  -d POD -j KUBE-POD-FW-<ingress>, -s POD -j <egress>
+    KUBE-ROUTER-FORWARD / -OUTPUT:  -d POD -j KUBE-POD-FW-<ingress> for every pod, then
+                                    -s POD -j KUBE-POD-FW-<egress> for every pod
     KUBE-ROUTER-INPUT:              -s POD -j KUBE-POD-FW-<egress>
     ... each ending in: mark 0x20000 -j ACCEPT
     KUBE-POD-FW-<hash>:  -j KUBE-NWPLCY-COMMON  (INVALID drop, ESTABLISHED,RELATED and
@@ -147,7 +148,11 @@ def top_chains(
     """KUBE-ROUTER-INPUT/FORWARD/OUTPUT for (pod, address, pod chain) triples; first the
     default-deny jumps for this node's pod CIDRs `deny_cidrs` (of the ruleset's family)."""
     jumps = _default_deny_jumps(deny_cidrs)
-    for pod, ip, chain in pod_chains:
+    # Every ingress jump before every egress jump: a packet meets its destination's chain
+    # first, then its source's, and each direction's jumps are one run that nft keeps as
+    # one verdict map (render_nft), so a new pod adds map elements, not rules.
+    ordered = sorted(pod_chains, key=lambda triple: triple[2].direction != "ingress")
+    for pod, ip, chain in ordered:
         who = f"POD name:{pod.name} namespace: {pod.namespace} to chain {chain.name}"
         if chain.direction == "ingress":
             comment = f"rule to jump traffic destined to {who}"

@@ -25,7 +25,7 @@ from kuberouter.netpol.names import short_hash
 from kuberouter.netpol.render_nft import render_nft
 from kuberouter.netpol.ruleset import Family, IPSet, Rule, Ruleset
 
-__all__ = ["render_ipset", "render_iptables", "render_nft"]
+__all__ = ["iptables_rule", "render_ipset", "render_iptables", "render_nft"]
 
 _NFLOG_GROUP = "100"
 _LIMIT_BURST = "10"
@@ -40,13 +40,14 @@ def render_iptables(ruleset: Ruleset, stale_chains: Iterable[str] = ()) -> str:
     lines = ["*filter"]
     lines += [f":{name} - [0:0]" for name in [*ruleset.chains, *stale]]
     for chain in ruleset.chains.values():
-        lines += [_iptables_rule(chain.name, rule, ruleset.family) for rule in chain.rules]
+        lines += [iptables_rule(chain.name, rule, ruleset.family) for rule in chain.rules]
     lines += [f"-X {name}" for name in stale]
     lines.append("COMMIT")
     return "\n".join(lines) + "\n"
 
 
-def _iptables_rule(chain: str, rule: Rule, family: Family) -> str:
+def iptables_rule(chain: str, rule: Rule, family: Family) -> str:
+    """One rule as an `-A CHAIN ...` line."""
     args = ["-A", chain]
     if rule.comment:
         args += ["-m", "comment", "--comment", _quote(rule.comment)]

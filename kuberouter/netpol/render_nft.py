@@ -3,18 +3,22 @@
 The same chains and rules as the iptables rendering, spelled in nft: ipsets become named
 sets in the table (hash:net as interval sets, hash:ip,port as concatenations matched on
 daddr . l4proto . th dport), the top-level chains become base chains on the
-input/forward/output hooks. nft interval sets have no `nomatch`, so a hash:net set is
-written as its effective ranges (entries minus their holes); our hash:net sets are one
-ipBlock each (holes inside the block), which keeps that exact. Chains are defined after
-the chains they jump to.
+input/forward/output hooks. In those, a run of jumps to pod chains on one address each
+(`ip daddr POD jump KUBE-POD-FW-...`) is one verdict map, `<chain>-DADDR` or `-SADDR`
+(`hook_layout`): a new pod adds its elements, the chain's rules stay. nft interval sets
+have no `nomatch`, so a hash:net set is written as its effective ranges (entries minus
+their holes); our hash:net sets are one ipBlock each (holes inside the block), which
+keeps that exact. Chains are defined after the chains they jump to.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from kuberouter.netpol.names import IPV6_SET_PREFIX
-from kuberouter.netpol.ruleset import IPSet, Rule, Ruleset
+import attrs
+
+from kuberouter.netpol.names import IPV6_SET_PREFIX, POD_CHAIN_PREFIX
+from kuberouter.netpol.ruleset import Chain, IPSet, Rule, Ruleset
 
 _HOOKS = {"INPUT": "input", "FORWARD": "forward", "OUTPUT": "output"}
 _ICMPV6_NAMES = {
@@ -34,15 +38,116 @@ def render_nft(ruleset: Ruleset) -> str:
     lines = [f"add table {table}", f"delete table {table}", f"table {table} {{"]
     for ipset in ruleset.sets.values():
         lines += _set(ipset)
+    layouts = {
+        chain.name: hook_layout(chain, ruleset.family)
+        for chain in ruleset.chains.values()
+        if chain.hook is not None
+    }
+    for layout in layouts.values():
+        lines += [line for vmap in layout.maps for line in _map(vmap)]
     for chain in ruleset.chains.values():
         lines.append(f"\tchain {chain.name} {{")
         if chain.hook is not None:
             hook = _HOOKS[chain.hook]
             lines.append(f"\t\ttype filter hook {hook} priority filter; policy accept;")
-        lines += ["\t\t" + _rule(rule, family) for rule in chain.rules]
+            lines += ["\t\t" + rule for rule in layouts[chain.name].rules]
+        else:
+            lines += ["\t\t" + _rule(rule, family) for rule in chain.rules]
         lines.append("\t}")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+@attrs.frozen
+class VerdictMap:
+    """`<family> <field> vmap @name`: address -> the pod chain to jump to."""
+
+    name: str
+    family: int
+    jumps: tuple[tuple[str, str], ...]  # (address, chain), in rule order
+
+    @property
+    def type(self) -> str:
+        return f"{'ipv4_addr' if self.family == 4 else 'ipv6_addr'} : verdict"
+
+    def elements(self) -> dict[str, str]:
+        return {address: f"{address} : jump {chain}" for address, chain in self.jumps}
+
+
+@attrs.frozen
+class HookLayout:
+    """A top chain as nft holds it: its rules' text and its two verdict maps (both
+    always there, maybe empty, so the maps of a chain never come and go)."""
+
+    rules: tuple[str, ...]
+    maps: tuple[VerdictMap, ...]
+
+
+_FIELDS = ("saddr", "daddr")
+
+
+def map_name(chain: str, field: str) -> str:
+    return f"{chain}-{field.upper()}"
+
+
+def hook_layout(chain: Chain, family: int) -> HookLayout:
+    """Each field's first run of jumps to pod chains becomes a vmap rule where the run
+    starts. Exact: within a run only the jumps on a packet's own address match it, in
+    order; a second jump on an address already in the map stays a rule (so both chains
+    still run, in order), and a later run of the same field stays rules."""
+    nft_family = "ip" if family == 4 else "ip6"
+    rules: list[str] = []
+    jumps: dict[str, dict[str, str]] = {field: {} for field in _FIELDS}
+    mapped: set[str] = set()
+    open_run: str | None = None  # the field whose mapped run the last rule was part of
+    for rule in chain.rules:
+        found = _pod_jump(rule)
+        field, address = found or (None, "")
+        if field != open_run:
+            open_run = None
+            if field is not None and field not in mapped:
+                mapped.add(field)
+                rules.append(f"{nft_family} {field} vmap @{map_name(chain.name, field)}")
+                open_run = field
+        if field is not None and field == open_run and address not in jumps[field]:
+            jumps[field][address] = rule.target
+        else:
+            rules.append(_rule(rule, nft_family))
+    maps = tuple(
+        VerdictMap(map_name(chain.name, field), family, tuple(jumps[field].items()))
+        for field in _FIELDS
+    )
+    return HookLayout(rules=tuple(rules), maps=maps)
+
+
+# A rule's other match and action fields, and their values when unset.
+_MATCHES = tuple(
+    field.name
+    for field in attrs.fields(Rule)
+    if field.name not in ("target", "comment", "src_addr", "dst_addr", "policy", "origin")
+)
+_NO_MATCH = tuple(getattr(Rule(target="ACCEPT"), name) for name in _MATCHES)
+
+
+def _pod_jump(rule: Rule) -> tuple[str, str] | None:
+    """(field, address) of a jump to a pod chain matching one address and nothing else."""
+    if not rule.target.startswith(POD_CHAIN_PREFIX):
+        return None
+    address = rule.src_addr if rule.dst_addr is None else rule.dst_addr
+    if address is None or "/" in address or (rule.src_addr and rule.dst_addr):
+        return None
+    if tuple(getattr(rule, name) for name in _MATCHES) != _NO_MATCH:
+        return None
+    return ("saddr" if rule.dst_addr is None else "daddr"), address
+
+
+def _map(vmap: VerdictMap) -> list[str]:
+    lines = [f"\tmap {vmap.name} {{", f"\t\ttype {vmap.type}"]
+    elements = list(vmap.elements().values())
+    if elements:
+        lines.append(f"\t\telements = {{ {', '.join(elements)} }}")
+    lines.append("\t}")
+    return lines
 
 
 def _set_name(name: str) -> str:

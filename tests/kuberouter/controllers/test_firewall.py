@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from kuberouter.controllers.firewall import (
     count_chains,
     missing_requirement,
 )
-from kuberouter.dataplane import ApplyStats, CommandError, FakeBackend
+from kuberouter.dataplane import ApplyStats, CommandError, FakeBackend, Programmed
 from kuberouter.health import GRACE, REGISTRY, Health
 from kuberouter.k8s.store import Store
 from kuberouter.model import Namespace, NetworkPolicy, Node, Pod
@@ -90,11 +91,13 @@ class CountingBackend(FakeBackend):
         self.applies.append(previous)
         return super().apply(desired, previous)
 
-    def reconcile(self, desired: DesiredState, *, learn: bool = True) -> ApplyStats:
+    def reconcile(
+        self, desired: DesiredState, *, learn: bool = True, found: Programmed | None = None
+    ) -> ApplyStats:
         if learn:  # apply(desired, None), counted there
-            return super().reconcile(desired)
+            return super().reconcile(desired, found=found)
         self.applies.append(None)  # the controller's repair from what the kernel holds
-        return super().reconcile(desired, learn=False)
+        return super().reconcile(desired, learn=False, found=found)
 
     def _execute(self, plans: Any) -> None:
         if self.failing:
@@ -300,6 +303,41 @@ async def test_the_periodic_reconcile_repairs_a_dropped_chain(
         assert backend.holds(expected)
         assert last_action(health).endswith(", 1 written")
         assert last_action(health).startswith("reconcile: ")
+
+
+class SlowReadBackend(CountingBackend):
+    """Its reads wait for `release` once `slow` is set (a big kernel takes its time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow = False
+        self.reading, self.release = threading.Event(), threading.Event()
+
+    def read(self) -> Programmed:
+        if self.slow:
+            self.reading.set()
+            self.release.wait(timeout=60)
+        return super().read()
+
+
+async def test_updates_go_on_while_the_periodic_repair_reads_the_kernel(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    store, backend, health = cluster_store(), SlowReadBackend(), Health()
+    async with running(store, backend, health) as controller:
+        dropped = next(
+            name for _, name in backend.chains if name.startswith(names.POD_CHAIN_PREFIX)
+        )
+        backend.drop_chain(4, dropped)
+        backend.slow = True
+        await until(backend.reading.is_set)  # the periodic repair has begun its read
+        put(store, pod("x/b2", "10.0.2.2", labels={"app": "c"}, node="node-2"))
+        await until(lambda: controller.syncs == 2)  # programmed while the read goes on
+        assert last_action(health).startswith("update: ") and not backend.holds(fresh(store))
+        backend.release.set()
+        await until(lambda: controller.syncs == 3)
+        assert last_action(health).startswith("reconcile: ")
+        assert backend.holds(fresh(store))  # the drift repaired, the update kept
 
 
 async def test_metrics_are_exported() -> None:

@@ -5,6 +5,7 @@ incremental result equals a from-scratch apply, drift is repaired, cleanup is ex
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -216,9 +217,58 @@ def test_a_policy_change_rewrites_only_its_chain(kernel: Kernel) -> None:
         assert call.input.count("flush chain") == 1 and "KUBE-NWPLCY-" in call.input
     else:
         assert call.tool == f"iptables-{iptables_variant(kernel.kind)}-restore"
-        declared = [line for line in call.input.splitlines() if line.startswith(":")]
-        assert len(declared) == 1 and declared[0].startswith(":KUBE-NWPLCY-")
-        assert not any(line.startswith(("-X", "-I", "-D")) for line in call.input.splitlines())
+        # The chain is rewritten whole or edited rule by rule; nothing else is named.
+        lines = call.input.splitlines()[1:-1]
+        named = {line.split()[1] if line[0] == "-" else line[1:].split()[0] for line in lines}
+        assert len(named) == 1 and named.pop().startswith("KUBE-NWPLCY-")
+        assert not any(line.startswith("-X") for line in lines)
+    kernel.assert_other_tool()
+
+
+def test_a_new_local_pod_costs_its_own_jumps_not_the_top_chains(kernel: Kernel) -> None:
+    without = desired(ALLOW_B, EGRESS, drop="x/c")
+    kernel.backend.apply(without, None)
+    kernel.runner.forget()
+    state = desired(ALLOW_B, EGRESS)
+    assert not kernel.backend.apply(state, without).repaired
+    text = "".join(call.input or "" for call in kernel.runner.calls if call.tool != "ipset")
+    ruleset = state.rulesets[4]
+    owned = {chain.name for chain in ruleset.chains.values() if chain.owner == "x/c"}
+    jumps = [
+        rule
+        for hook in ("INPUT", "FORWARD", "OUTPUT")
+        for rule in ruleset.top_chain(hook).rules
+        if rule.target in owned
+    ]
+    assert owned and len(jumps) == 3  # x/c is isolated for egress: a jump in each hook
+    if kernel.kind == "nftables":  # elements of the top chains' maps, no rule of theirs
+        assert "KUBE-ROUTER-FORWARD {" not in text and "add rule" in text
+        assert not [line for line in text.splitlines() if " rule " in line and "ROUTER" in line]
+        assert text.count(": jump KUBE-POD-FW-") == len(jumps)
+    else:  # -I of each jump into the top chains, which are not declared (flushed)
+        assert ":KUBE-ROUTER-" not in text
+        inserted = [line for line in text.splitlines() if line.startswith("-I KUBE-ROUTER-")]
+        assert len(inserted) == len(jumps)
+    incremental = kernel.backend.read()
+    kernel.backend.cleanup()
+    kernel.backend.apply(state, None)
+    assert kernel.backend.read() == incremental
+    # A jump removed by hand: taking the pod out again cannot edit the chain as planned,
+    # so the apply repairs from what the kernel holds.
+    jump = jumps[1]  # its jump in FORWARD
+    assert jump.src_addr is not None
+    if kernel.kind == "nftables":
+        element = f"{{ {jump.src_addr} }}"
+        kernel.run(
+            "nft", "delete", "element", *table(4).split(), "KUBE-ROUTER-FORWARD-SADDR", element
+        )
+    else:
+        listed = kernel.iptables("-S", "KUBE-ROUTER-FORWARD").splitlines()
+        spec = next(line for line in listed if f"{jump.src_addr}/32" in line)
+        kernel.iptables("-D", *shlex.split(spec)[1:])
+    stats = kernel.backend.apply(without, state)
+    assert stats.repaired
+    assert not kernel.backend.reconcile(without).changed
     kernel.assert_other_tool()
 
 
@@ -255,6 +305,12 @@ def test_drift_is_repaired(kernel: Kernel) -> None:
         script = [
             f"flush chain {where} KUBE-ROUTER-{hook}" for hook in ("INPUT", "FORWARD", "OUTPUT")
         ]
+        # The top chains' jumps to pod chains are their verdict maps' elements.
+        script += [
+            f"flush map {where} KUBE-ROUTER-{hook}-{field}"
+            for hook in ("INPUT", "FORWARD", "OUTPUT")
+            for field in ("SADDR", "DADDR")
+        ]
         script += [f"flush chain {where} {pod_chain}", f"delete chain {where} {pod_chain}"]
         script += [f"delete chain {where} KUBE-ROUTER-INPUT"]  # its hook goes with it
         script += [f"delete element {where} {ipset.name} {{ {min(ipset.entries)} }}"]
@@ -277,6 +333,26 @@ def test_drift_is_repaired(kernel: Kernel) -> None:
     kernel.assert_other_tool()
     if kernel.kind != "nftables":
         assert "-A INPUT -s 192.0.2.1/32 -j ACCEPT" in kernel.save()
+
+
+def test_a_repair_from_an_earlier_read_ends_as_desired(kernel: Kernel) -> None:
+    before = desired(ALLOW_B)
+    kernel.backend.apply(before, None)
+    found = kernel.backend.read()  # the periodic repair's read, then an update comes
+    after = desired(ALLOW_B, relabel={"x/c": "b"})  # x/c joins the peers of allow-b
+    kernel.backend.apply(after, before)
+    kernel.runner.forget()
+    stats = kernel.backend.reconcile(after, found=found)
+    assert stats.sets_written == 1  # judged from the read: the peer set is rewritten
+    if kernel.kind != "nftables":  # member by member from what was read: no refill
+        text = "".join(call.input or "" for call in kernel.runner.calls_of("ipset"))
+        assert "swap" not in text and "-exist" in text
+    assert not kernel.backend.reconcile(after).changed
+    incremental = kernel.backend.read()
+    kernel.backend.cleanup()
+    kernel.backend.apply(after, None)
+    assert kernel.backend.read() == incremental
+    kernel.assert_other_tool()
 
 
 def test_cleanup_removes_everything_ours_and_nothing_else(kernel: Kernel) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from kuberouter.netpol.compiler import compile_node
 from kuberouter.netpol.render import render_ipset, render_iptables, render_nft
-from kuberouter.netpol.ruleset import DesiredState
+from kuberouter.netpol.render_nft import hook_layout
+from kuberouter.netpol.ruleset import Chain, DesiredState, Rule
 from tests import netns
 from tests.kuberouter.netpol.builders import cluster, pod, policy
 from tests.support import require_root, require_tools
@@ -171,3 +172,35 @@ def test_the_kernel_accepts_the_rendered_text(variant: str) -> None:
             load(["nft", "-f", "-"], render_nft(desired.rulesets[family]))
         saved = netns.run(f"iptables{variant}-save", "-t", "filter", netns=name).stdout
         assert "-A KUBE-POD-FW-" in saved and "--match-set" in saved
+
+
+def _jump(target: str, *, src: str | None = None, dst: str | None = None) -> Rule:
+    return Rule(target=target, src_addr=src, dst_addr=dst, comment=f"jump to {target}")
+
+
+def test_nft_keeps_each_run_of_pod_jumps_as_one_verdict_map_and_the_order_exact() -> None:
+    other = Rule(target="KUBE-NWPLCY-DENY-NEW-DST", dst_addr="10.0.0.0/8")
+    chain = Chain(
+        name="KUBE-ROUTER-FORWARD",
+        hook="FORWARD",
+        rules=(
+            other,
+            _jump("KUBE-POD-FW-A-IN", dst="10.0.0.1"),
+            _jump("KUBE-POD-FW-B-IN", dst="10.0.0.2"),
+            _jump("KUBE-POD-FW-C-IN", dst="10.0.0.1"),  # same address: both chains run
+            _jump("KUBE-POD-FW-A-OUT", src="10.0.0.1"),
+            Rule(target="ACCEPT", mark=(0x20000, 0x20000)),
+            _jump("KUBE-POD-FW-D-IN", dst="10.0.0.4"),  # a second run: kept in its place
+        ),
+    )
+    layout = hook_layout(chain, 4)
+    assert layout.rules[1:3] == (
+        "ip daddr vmap @KUBE-ROUTER-FORWARD-DADDR",
+        'ip daddr 10.0.0.1 jump KUBE-POD-FW-C-IN comment "jump to KUBE-POD-FW-C-IN"',
+    )
+    assert layout.rules[3] == "ip saddr vmap @KUBE-ROUTER-FORWARD-SADDR"
+    assert layout.rules[-1].startswith("ip daddr 10.0.0.4 jump KUBE-POD-FW-D-IN")
+    assert len(layout.rules) == 6
+    daddr, saddr = (dict(vmap.jumps) for vmap in reversed(layout.maps))
+    assert daddr == {"10.0.0.1": "KUBE-POD-FW-A-IN", "10.0.0.2": "KUBE-POD-FW-B-IN"}
+    assert saddr == {"10.0.0.1": "KUBE-POD-FW-A-OUT"}

@@ -5,6 +5,7 @@ routes back end and a recording event sink. Node addresses are on the loopback (
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -127,3 +128,28 @@ async def test_the_control_socket_answers_pybgp_requests(tmp_path: Path) -> None
         rib = await trio.to_thread.run_sync(request, str(socket), "rib")
         assert [r["prefix"] for r in rib] == ["10.244.0.0/24"]
         assert socket.stat().st_mode & 0o777 == 0o600
+
+
+async def test_under_a_churn_syncs_leave_the_agent_time_for_the_other_controllers(
+    autojump_clock: trio.abc.Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = store_of(node(A, A_IP, "10.244.0.0/24"), node("node-b", B_IP))
+    async with running(store, settings(advertise_cluster_ip=True)) as (controller, _):
+        spans: list[tuple[float, float]] = []
+        real_sync = controller._sync
+
+        async def slow_sync(what: str) -> None:  # a big cluster's plan: a second's work
+            started = trio.current_time()
+            await trio.sleep(1.0)
+            await real_sync(what)
+            spans.append((started, trio.current_time()))
+
+        monkeypatch.setattr(controller, "_sync", slow_sync)
+        for number in range(40):  # a change every 0.1 s for 4 s
+            web = service(f"web-{number}", f"10.96.0.{number + 10}")
+            store.apply("Service", web.key, web)
+            await trio.sleep(0.1)
+        await trio.sleep(10)
+        assert controller.sync is not None and len(controller.sync.routes) == 41  # all in
+        rests = [begin - end for (_, end), (begin, _) in itertools.pairwise(spans)]
+        assert 2 <= len(spans) <= 3 and all(rest >= 4.0 for rest in rests)
