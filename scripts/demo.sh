@@ -8,23 +8,24 @@
 # LoadBalancer IP from the ToR, naming the pod that answered each time; a NetworkPolicy
 # turning an open connection into a refused one, and why. Then it removes everything.
 #
-#   bash scripts/demo.sh [--keep] [--name NAME] [--no-setup]
+#   bash scripts/demo.sh [--keep] [--pause] [--name NAME] [--no-setup]
 #
-# --keep leaves the cluster up to explore (and prints how); Ctrl-C removes it in any case.
+# --pause waits for Enter before each step (to present it). --keep leaves the cluster up to explore (and prints how); Ctrl-C removes it in any case.
 # --no-setup skips scripts/setup.sh (the packages and .venv are there already).
 # Exit status: 0 when every step did what it says, 1 when one did not (the summary names it).
 # The pybgpd + FRR demo is scripts/demo-pybgp.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-NAME=demo KEEP=0 SETUP=1
+NAME=demo KEEP=0 SETUP=1 PAUSE=0
 while (($#)); do
   case "$1" in
     --keep) KEEP=1 ;;
+    --pause) PAUSE=1 ;;
     --no-setup) SETUP=0 ;;
     --name) NAME=${2:?--name needs a value}; shift ;;
     --name=*) NAME=${1#--name=} ;;
-    -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -56,7 +57,11 @@ CLUSTER_IP=10.96.0.10 TOR=$NAME-tor TRIES=6
 STEPS=8 step_no=0 failed=() finished=0 started=$SECONDS
 
 # -- how each step speaks ------------------------------------------------------------------
-step() { step_no=$((step_no + 1)); printf '\n== [%d/%d] %s\n' "$step_no" "$STEPS" "$*"; }
+step() {
+  step_no=$((step_no + 1))
+  if ((PAUSE)); then printf '\n(Enter for step %d) ' "$step_no"; read -r _; fi
+  printf '\n== [%d/%d] %s\n' "$step_no" "$STEPS" "$*"
+}
 show() {  # a command as a person types it, and what it said
   local shown=("${@/#kubectl_/kubectl}")
   printf '   $ %s\n' "${shown[*]}"

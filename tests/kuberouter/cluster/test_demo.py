@@ -160,17 +160,20 @@ def test_keep_leaves_the_cluster_and_says_how_to_remove_it(kept: tuple[Box, str]
 
 def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
     box = demo_box(tmp_path)
-    demo = subprocess.Popen([*DEMO, "--name", box.name], stdout=subprocess.PIPE, text=True,
-                            cwd=REPO, start_new_session=True)  # fmt: skip
+    demo = subprocess.Popen([*DEMO, "--pause", "--name", box.name], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, cwd=REPO,
+                            start_new_session=True)  # fmt: skip
     try:
-        assert demo.stdout is not None
+        assert demo.stdin is not None and demo.stdout is not None
+        demo.stdin.write("\n")  # Enter for step 1 only: step 2 waits, the cluster up
+        demo.stdin.flush()
         seen = ""
-        for line in demo.stdout:  # interrupt once the cluster is up, mid-demo
+        for line in demo.stdout:
             seen += line
-            if line.startswith("== [2/"):
+            if line.lstrip().startswith("-> "):  # step 1's verdict
                 break
-        assert "== [2/" in seen, seen
-        time.sleep(1)
+        assert "== [1/" in seen and "== [2/" not in seen, seen
+        time.sleep(0.5)
         os.killpg(demo.pid, signal.SIGINT)
         rest, _ = demo.communicate(timeout=120)
         left = leftovers(box)  # before the safety net below
