@@ -96,9 +96,6 @@ ANNOTATIONS: tuple[Annotation, ...] = (
 )  # fmt: skip
 BY_NAME = {annotation.name: annotation for annotation in ANNOTATIONS}
 
-# What only the service proxy reads: it is to come.
-NOT_IMPLEMENTED: frozenset[str] = frozenset({
-    "kube-router.io/service.scheduler", "kube-router.io/service.schedflags",
-    "kube-router.io/service.dsr", "kube-router.io/service.hairpin",
-    "kube-router.io/service.hairpin.externalips", "service.kubernetes.io/service-proxy-name",
-})  # fmt: skip
+# Read but not acted on yet: DSR (such a Service is proxied with NAT, and
+# `kube-router-ctl services` says so).
+NOT_IMPLEMENTED: frozenset[str] = frozenset({"kube-router.io/service.dsr"})
