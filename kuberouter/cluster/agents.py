@@ -37,7 +37,8 @@ BASE_ARGS = (
     "--run-firewall=false", "--service-proxy-mode=nftables",
     "--run-loadbalancer", f"--loadbalancer-ip-range={LOADBALANCER_RANGE}",
 )  # fmt: skip
-CNI_CONF = "10-kuberouter.conflist"  # under <state>/cni/<node>/, never the host's /etc
+CNI_DIR = "cni"  # <state>/cni/<node>/: each agent's CNI file, never the host's /etc
+CNI_CONF = "10-kuberouter.conflist"
 
 
 class AgentError(RuntimeError):
@@ -97,7 +98,7 @@ def start_all(topology: Topology, state: State, kubeconfig: Path) -> list[Proces
 def launch(topology: Topology, state: State, node: Node, kubeconfig: Path) -> Process:
     """The node's agent as the box runs it (at `up`, and again after a stop)."""
     extra, image = [*tor.agent_args(state), *state.agent_args], state.agent_image
-    env = {CNI_CONF_ENV: str(state.path / "cni" / node.name / CNI_CONF)}
+    env = {CNI_CONF_ENV: str(state.path / CNI_DIR / node.name / CNI_CONF)}
     command = argv(topology, node, kubeconfig, extra, image, env)
     return procs.start(state, role(node), node.netns, command, env, enter=not image)
 

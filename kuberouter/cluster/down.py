@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from kuberouter.cluster import containers, netns, procs, tor
+from kuberouter.cluster import agents, containers, netns, procs, tor
 from kuberouter.cluster.state import DEFAULT_ROOT, STATE_FILE, State
 from kuberouter.cluster.topology import prefix_of
 
@@ -69,8 +69,17 @@ def stop_processes(state: State | None, state_dir: Path, namespaces: list[str], 
         candidates = set()
 
 
-def remove_state_dir(state_dir: Path, say: Say) -> None:
+def _holds_box_state(state_dir: Path) -> bool:
+    """The state file, the pid files, or only the agents' CNI files (which agents still
+    running after the state was lost write again until stopped): a box's, safe to remove."""
     if (state_dir / STATE_FILE).exists() or (state_dir / "pids").is_dir():
+        return True
+    entries = {entry.name for entry in state_dir.iterdir()} if state_dir.is_dir() else set()
+    return entries == {agents.CNI_DIR}
+
+
+def remove_state_dir(state_dir: Path, say: Say) -> None:
+    if _holds_box_state(state_dir):
         shutil.rmtree(state_dir, ignore_errors=True)
         say(f"removed {state_dir}")
     elif state_dir.is_dir() and not any(state_dir.iterdir()):
