@@ -159,9 +159,15 @@ def test_keep_leaves_the_cluster_and_says_how_to_remove_it(kept: tuple[Box, str]
 
 def test_ctrl_c_removes_everything(tmp_path: Path) -> None:
     box = demo_box(tmp_path)
-    demo = subprocess.Popen([*DEMO, "--pause", "--name", box.name], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=REPO,
-                            start_new_session=True)  # fmt: skip
+    # SIGINT as a terminal delivers it: a shell that starts with it ignored (as a script's
+    # background commands do) cannot trap it, and the demo would not see Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        demo = subprocess.Popen([*DEMO, "--pause", "--name", box.name], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, cwd=REPO,
+                                start_new_session=True)  # fmt: skip
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert demo.stdin is not None and demo.stdout is not None
         demo.stdin.write("\n")  # Enter for step 1 only: step 2 waits, the cluster up
